@@ -1,0 +1,1 @@
+"""Shared platform services: settings, database, migrations, time series, events, app and CLI."""

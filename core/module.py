@@ -1,0 +1,20 @@
+"""What core itself plugs in: health route, migrations, the CLI basics, the partition job."""
+
+from core.registry import Job, Module
+
+MODULE = Module(
+    name="core",
+    exports=(
+        "core.settings",
+        "core.db",
+        "core.events",
+        "core.readings",
+        "core.registry",
+        "core.timeseries",
+        "core.auth",
+    ),
+    routers=("core.router:router",),
+    cli=("core.cli_commands:db", "core.cli_commands:tenant"),
+    jobs=(Job("timeseries.maintain", "core.jobs:maintain_timeseries", 6 * 3600),),
+    migrations=True,
+)

@@ -1,0 +1,62 @@
+"""What each installed package plugs into the platform, declared in its `module.py`.
+
+`INSTALLED` is the explicit list of packages; `core.app` and `core.cli` loop over it.
+Entries are import strings (`package.module:attribute`) so that a CLI command does
+not import the web stack, and the web app does not import the simulator.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+INSTALLED: tuple[str, ...] = ("core", "devices", "ingest")
+
+
+@dataclass(frozen=True)
+class Job:
+    """A scheduled task: `target(settings)` every `every_seconds`, and once at start."""
+
+    name: str
+    target: str
+    every_seconds: int
+
+
+@dataclass(frozen=True)
+class Module:
+    """A package's contract with core."""
+
+    name: str
+    depends_on: tuple[str, ...] = ()
+    exports: tuple[str, ...] = ()
+    routers: tuple[str, ...] = ()
+    cli: tuple[str, ...] = ()
+    jobs: tuple[Job, ...] = ()
+    subscribers: tuple[str, ...] = ()
+    demo_seed: str | None = None
+    migrations: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def migrations_dir(self) -> Path | None:
+        """The folder of this package's SQL/Python migrations, if it has one."""
+        if not self.migrations:
+            return None
+        package = importlib.import_module(self.name)
+        return Path(package.__file__ or "").parent / "migrations"
+
+
+def resolve(target: str) -> Any:
+    """Import `package.module:attribute` and return the attribute."""
+    module_name, _, attribute = target.partition(":")
+    module = importlib.import_module(module_name)
+    return getattr(module, attribute) if attribute else module
+
+
+def modules() -> Iterator[Module]:
+    """The installed packages' modules, in dependency order."""
+    for name in INSTALLED:
+        yield importlib.import_module(f"{name}.module").MODULE

@@ -1,0 +1,55 @@
+"""Configuration from `CIVICSENSE_*` environment variables (and `.env`)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of the platform; empty URLs mean "start an embedded one" (demo only)."""
+
+    model_config = SettingsConfigDict(env_prefix="CIVICSENSE_", env_file=".env", extra="ignore")
+
+    database_url: str = Field("", description="PostgreSQL URL; empty: embedded PostgreSQL")
+    mqtt_url: str = Field("", description="mqtt://user:pass@host:1883; empty: local broker")
+    data_dir: str = Field("./var", description="where embedded services keep their data")
+
+    timeseries: Literal["auto", "timescaledb", "native"] = "auto"
+    chunk_interval_days: int = Field(7, ge=1, description="partition / chunk width")
+    partitions_ahead: int = Field(4, ge=1, description="native partitions created ahead")
+    raw_retention_days: int = Field(730, ge=1, description="raw uplinks kept this long")
+    readings_retention_days: int = Field(1825, ge=1, description="readings kept this long")
+    compress_after_days: int = Field(14, ge=1, description="TimescaleDB compression age")
+
+    mqtt_topic: str = "application/+/device/+/event/+"
+    mqtt_client_id: str = ""
+    mqtt_shared_group: str = ""
+    mqtt_receive_maximum: int = Field(
+        4000, ge=1, le=65535, description="unacknowledged messages in flight"
+    )
+    mqtt_session_expiry: int = Field(86400, ge=0, description="broker keeps the session (s)")
+    event_format: Literal["auto", "json", "protobuf"] = "auto"
+
+    batch_size: int = Field(1000, ge=1, description="flush a batch at this many messages")
+    batch_max_age_ms: int = Field(200, ge=1, description="flush a batch at this age")
+    device_cache_seconds: float = Field(30.0, ge=0)
+
+    api_token: SecretStr | None = Field(None, description="bearer token for the API")
+    http_ingest_token: SecretStr | None = Field(
+        None, description="bearer token ChirpStack's HTTP integration must send"
+    )
+    secret_key: SecretStr | None = Field(None, description="Fernet key for AppKeys at rest")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "INFO"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

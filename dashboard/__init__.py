@@ -1,0 +1,1 @@
+"""dashboard domain (built by later issues)."""

@@ -1,0 +1,1 @@
+"""Device models, payload codecs and the device registry."""

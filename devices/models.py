@@ -1,0 +1,72 @@
+"""Pydantic models of the device registry."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from . import codecs
+
+_SEPARATORS = re.compile(r"[\s:\-_.]")
+
+
+def normalise_eui(value: str) -> str:
+    """16 hex digits, lowercase; any of `: - _ .` or spaces accepted between them."""
+    text = _SEPARATORS.sub("", value).lower()
+    if not re.fullmatch(r"[0-9a-f]{16}", text):
+        raise ValueError("must be 16 hexadecimal digits (8 bytes), e.g. 24E124136C225107")
+    return text
+
+
+def _normalise_app_key(value: SecretStr) -> SecretStr:
+    text = _SEPARATORS.sub("", value.get_secret_value()).lower()
+    if not re.fullmatch(r"[0-9a-f]{32}", text):
+        raise ValueError("AppKey must be 32 hexadecimal digits (16 bytes)")
+    return SecretStr(text)
+
+
+Eui = Annotated[str, AfterValidator(normalise_eui)]
+AppKey = Annotated[SecretStr, AfterValidator(_normalise_app_key)]
+
+
+class DeviceBase(BaseModel):
+    """Fields a technician sets."""
+
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+
+    dev_eui: Eui
+    model: str
+    name: str = Field(min_length=1, max_length=200)
+    join_eui: Eui | None = None
+    lat: float | None = Field(None, ge=-90, le=90)
+    lon: float | None = Field(None, ge=-180, le=180)
+    site: str | None = Field(None, max_length=200)
+    bay: str | None = Field(None, max_length=100)
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, value: str) -> str:
+        model = value.lower()
+        if model not in codecs.registry():
+            raise ValueError(f"unknown model; known models: {', '.join(codecs.models())}")
+        return model
+
+
+class DeviceCreate(DeviceBase):
+    """A registration; the AppKey is write-only."""
+
+    app_key: AppKey | None = None
+
+
+class DeviceRead(DeviceBase):
+    """A device as the API returns it (never its AppKey)."""
+
+    id: int
+    tenant_id: int
+    status: str
+    has_app_key: bool
+
+
+EDITABLE_FIELDS = ("join_eui", "model", "name", "site", "bay", "lat", "lon")

@@ -1,0 +1,11 @@
+"""What the devices package plugs in: its migrations, CLI and the public lookup."""
+
+from core.registry import Module
+
+MODULE = Module(
+    name="devices",
+    depends_on=("core",),
+    exports=("devices.codecs", "devices.lookup"),
+    cli=("devices.cli:devices",),
+    migrations=True,
+)

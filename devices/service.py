@@ -1,0 +1,130 @@
+"""Registering devices, one by one or from a CSV file."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from pydantic import ValidationError
+
+from core import crypto
+from core.settings import Settings
+
+from . import repository
+from .models import EDITABLE_FIELDS, DeviceCreate
+
+CSV_REQUIRED = ("dev_eui", "model", "name")
+CSV_OPTIONAL = ("join_eui", "app_key", "lat", "lon", "site", "bay")
+
+
+class DeviceConflict(ValueError):
+    """The DevEUI is live on another tenant's device."""
+
+
+@dataclass(frozen=True)
+class LineResult:
+    """The outcome of one CSV line: created, updated, unchanged or error."""
+
+    line: int
+    dev_eui: str | None
+    status: str
+    detail: str = ""
+
+
+def register(
+    conn: psycopg.Connection, settings: Settings, *, tenant_id: int, device: DeviceCreate
+) -> tuple[str, dict[str, Any]]:
+    """Create the device, or update it when it is already this tenant's.
+
+    Returns ("created" | "updated" | "unchanged", row). Re-registering the same
+    data changes nothing.
+    """
+    values = device.model_dump(include=set(EDITABLE_FIELDS) | {"dev_eui"})
+    if device.app_key is not None:
+        values["app_key_encrypted"] = crypto.encrypt(settings, device.app_key.get_secret_value())
+    with conn.transaction():
+        existing = repository.get_live(conn, device.dev_eui)
+        if existing is None:
+            return "created", repository.insert(conn, tenant_id=tenant_id, values=values)
+        if existing["tenant_id"] != tenant_id:
+            raise DeviceConflict("DevEUI already registered by another tenant")
+        changes = {k: v for k, v in values.items() if k in EDITABLE_FIELDS and existing[k] != v}
+        if "app_key_encrypted" in values and not existing["has_app_key"]:
+            changes["app_key_encrypted"] = values["app_key_encrypted"]
+        if not changes:
+            return "unchanged", existing
+        repository.update(conn, existing["id"], changes)
+        return "updated", {**existing, **changes}
+
+
+def _rows(text: str) -> tuple[list[str], csv.DictReader[str]]:
+    sample = text[:4096]
+    try:
+        dialect: Any = csv.Sniffer().sniff(sample.splitlines()[0] if sample else "", ",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.DictReader(io.StringIO(text), dialect=dialect)
+    header = [(name or "").strip().lower() for name in (reader.fieldnames or [])]
+    reader.fieldnames = header
+    return header, reader
+
+
+def check_header(header: list[str]) -> None:
+    """Raise ValueError naming missing or unknown columns."""
+    missing = [c for c in CSV_REQUIRED if c not in header]
+    unknown = [c for c in header if c not in CSV_REQUIRED + CSV_OPTIONAL]
+    problems = []
+    if missing:
+        problems.append(f"missing column(s): {', '.join(missing)}")
+    if unknown:
+        problems.append(f"unknown column(s): {', '.join(unknown)}")
+    if problems:
+        expected = ",".join(CSV_REQUIRED) + " [," + ",".join(CSV_OPTIONAL) + "]"
+        raise ValueError("; ".join(problems) + f" (expected header: {expected})")
+
+
+def import_csv(
+    conn: psycopg.Connection, settings: Settings, *, tenant_id: int, data: bytes
+) -> list[LineResult]:
+    """Register every valid line; report each line. Invalid lines change nothing."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"the file is not UTF-8 text: {exc}") from None
+    header, reader = _rows(text)
+    check_header(header)
+    results = []
+    seen: dict[str, int] = {}
+    for row in reader:
+        line = reader.line_num
+        values = {k: (v or "").strip() for k, v in row.items() if k and (v or "").strip()}
+        if None in row:
+            results.append(LineResult(line, values.get("dev_eui"), "error", "too many fields"))
+            continue
+        try:
+            device = DeviceCreate.model_validate(values)
+        except ValidationError as exc:
+            results.append(LineResult(line, values.get("dev_eui"), "error", _explain(exc)))
+            continue
+        if device.dev_eui in seen:
+            detail = f"DevEUI already on line {seen[device.dev_eui]}"
+            results.append(LineResult(line, device.dev_eui, "error", detail))
+            continue
+        seen[device.dev_eui] = line
+        try:
+            status, _ = register(conn, settings, tenant_id=tenant_id, device=device)
+        except (DeviceConflict, crypto.SecretKeyMissing) as exc:
+            results.append(LineResult(line, device.dev_eui, "error", str(exc)))
+            continue
+        results.append(LineResult(line, device.dev_eui, status))
+    return results
+
+
+def _explain(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in error['loc']) or 'line'}: {error['msg']}"
+        for error in exc.errors()
+    )

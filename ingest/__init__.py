@@ -1,0 +1,1 @@
+"""The ChirpStack v4 bridge: sources, event parsing, pipeline, batch writer, rejects, simulator."""

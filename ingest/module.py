@@ -1,0 +1,12 @@
+"""What the ingest package plugs in: HTTP integration route, CLI, migrations."""
+
+from core.registry import Module
+
+MODULE = Module(
+    name="ingest",
+    depends_on=("core", "devices"),
+    exports=("ingest.events",),
+    routers=("ingest.router:router",),
+    cli=("ingest.cli:ingest", "ingest.cli:simulate"),
+    migrations=True,
+)

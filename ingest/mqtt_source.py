@@ -1,0 +1,143 @@
+"""The MQTT source: ChirpStack's integration topics, QoS 1, persistent session, manual acks.
+
+The session survives restarts (clean start off, session expiry set), and a message
+is acknowledged (PUBACK) only after the pipeline committed it, so the broker
+redelivers whatever a crashed or disconnected worker had not stored. MQTT 5's
+Receive Maximum bounds the unacknowledged messages the broker sends us; the rest
+waits in the broker's queue, whose limits must allow it (see README).
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from .batch import from_topic
+from .pipeline import Pipeline
+
+log = logging.getLogger("civicsense.ingest.mqtt")
+
+
+@dataclass(frozen=True)
+class BrokerAddress:
+    """Where the broker is and how to log in."""
+
+    host: str
+    port: int
+    tls: bool
+    username: str | None
+    password: str | None
+
+
+def parse_mqtt_url(url: str) -> BrokerAddress:
+    """`mqtt://user:pass@host:1883` or `mqtts://...` → BrokerAddress."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
+        raise ValueError(f"MQTT URL must start with mqtt:// or mqtts://, got {url!r}")
+    tls = parts.scheme in ("mqtts", "ssl")
+    return BrokerAddress(
+        host=parts.hostname or "127.0.0.1",
+        port=parts.port or (8883 if tls else 1883),
+        tls=tls,
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+    )
+
+
+def new_client(
+    url: str, client_id: str, *, clean_start: bool = True, manual_ack: bool = False
+) -> tuple[mqtt.Client, BrokerAddress]:
+    """A paho MQTT 5 client configured for `url` (not yet connected)."""
+    address = parse_mqtt_url(url)
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        protocol=mqtt.MQTTv5,
+        manual_ack=manual_ack,
+    )
+    if address.username:
+        client.username_pw_set(address.username, address.password)
+    if address.tls:
+        client.tls_set()
+    return client, address
+
+
+class MqttSource:
+    """Subscribes to ChirpStack events and feeds the pipeline."""
+
+    def __init__(
+        self,
+        url: str,
+        pipeline: Pipeline,
+        *,
+        topic: str = "application/+/device/+/event/+",
+        client_id: str | None = None,
+        shared_group: str | None = None,
+        receive_maximum: int = 4000,
+        session_expiry: int = 86400,
+    ) -> None:
+        self.pipeline = pipeline
+        self.topic = f"$share/{shared_group}/{topic}" if shared_group else topic
+        self.client_id = client_id or f"civicsense-ingest-{socket.gethostname()}"
+        self.receive_maximum = receive_maximum
+        self.session_expiry = session_expiry
+        self.client, self.address = new_client(url, self.client_id, manual_ack=True)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+        self.client.reconnect_delay_set(min_delay=1, max_delay=10)
+        self._generation = 0
+        self._lock = threading.Lock()
+        self.connected = threading.Event()
+
+    def start(self) -> None:
+        """Connect (with a persistent session) and run the network loop in a thread."""
+        properties = Properties(PacketTypes.CONNECT)
+        properties.SessionExpiryInterval = self.session_expiry
+        properties.ReceiveMaximum = self.receive_maximum
+        self.client.connect_async(
+            self.address.host,
+            self.address.port,
+            keepalive=30,
+            clean_start=False,
+            properties=properties,
+        )
+        self.client.loop_start()
+
+    def stop(self) -> None:
+        """Disconnect; unacknowledged messages stay with the broker for the next start."""
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def _on_connect(self, client: mqtt.Client, _userdata, _flags, reason_code, _props) -> None:
+        if reason_code.is_failure:
+            log.error("broker refused the connection: %s", reason_code)
+            return
+        client.subscribe(self.topic, qos=1)
+        log.info("subscribed to %s as %s", self.topic, self.client_id)
+        self.connected.set()
+
+    def _on_disconnect(self, _client, _userdata, _flags, reason_code, _props) -> None:
+        with self._lock:
+            self._generation += 1  # packet ids of the old connection are void
+        self.connected.clear()
+        log.warning("disconnected from broker: %s", reason_code)
+
+    def _on_message(self, _client, _userdata, message: mqtt.MQTTMessage) -> None:
+        generation = self._generation
+        mid, qos = message.mid, message.qos
+
+        def ack() -> None:
+            with self._lock:
+                if qos and generation == self._generation:
+                    self.client.ack(mid, qos)
+
+        self.pipeline.submit(from_topic(message.topic, message.payload, ack=ack))

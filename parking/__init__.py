@@ -1,0 +1,1 @@
+"""parking domain (built by later issues)."""
