@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit, urlunsplit
+
 import psycopg
 from psycopg_pool import ConnectionPool
 
@@ -16,3 +18,18 @@ def open_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> ConnectionP
     pool = ConnectionPool(url, min_size=min_size, max_size=max_size, open=False)
     pool.open(wait=True, timeout=30)
     return pool
+
+
+def with_database(url: str, name: str) -> str:
+    """`url` (postgresql://...) pointing at database `name` instead."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def with_port(url: str, port: int) -> str:
+    """`url` with another port on the same host."""
+    parts = urlsplit(url)
+    netloc = parts.netloc.rsplit("@", 1)
+    host = netloc[-1].rsplit(":", 1)[0] if not netloc[-1].endswith("]") else netloc[-1]
+    netloc[-1] = f"{host}:{port}"
+    return urlunsplit(parts._replace(netloc="@".join(netloc)))

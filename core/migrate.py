@@ -57,16 +57,22 @@ def _settings_for_steps(settings: Settings) -> Iterator[None]:
 def pending(database_url: str) -> list[str]:
     """Ids of migrations not yet applied."""
     backend = get_backend(yoyo_url(database_url))
-    return [m.id for m in backend.to_apply(read_migrations(*migration_dirs()))]
+    try:
+        return [m.id for m in backend.to_apply(read_migrations(*migration_dirs()))]
+    finally:
+        backend.connection.close()
 
 
 def upgrade(settings: Settings, database_url: str | None = None) -> list[str]:
     """Apply pending migrations under yoyo's lock; returns the ids applied."""
     backend = get_backend(yoyo_url(database_url or settings.database_url))
     migrations = read_migrations(*migration_dirs())
-    with backend.lock(), _settings_for_steps(settings):
-        todo = backend.to_apply(migrations)
-        backend.apply_migrations(todo)
+    try:
+        with backend.lock(), _settings_for_steps(settings):
+            todo = backend.to_apply(migrations)
+            backend.apply_migrations(todo)
+    finally:
+        backend.connection.close()
     applied = [m.id for m in todo]
     for migration_id in applied:
         log.info("applied migration %s", migration_id)

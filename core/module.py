@@ -14,7 +14,14 @@ MODULE = Module(
         "core.auth",
     ),
     routers=("core.router:router",),
-    cli=("core.cli_commands:db", "core.cli_commands:tenant"),
+    cli=(
+        "core.cli_commands:db",
+        "core.cli_commands:tenant",
+        "core.cli_commands:secret_key",
+        "core.serve:serve",
+        "core.demo:demo",
+        "core.demo:seed",
+    ),
     jobs=(Job("timeseries.maintain", "core.jobs:maintain_timeseries", 6 * 3600),),
     migrations=True,
 )

@@ -33,6 +33,7 @@ class Module:
     depends_on: tuple[str, ...] = ()
     exports: tuple[str, ...] = ()
     routers: tuple[str, ...] = ()
+    lifespans: tuple[str, ...] = ()
     cli: tuple[str, ...] = ()
     jobs: tuple[Job, ...] = ()
     subscribers: tuple[str, ...] = ()

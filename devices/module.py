@@ -6,6 +6,7 @@ MODULE = Module(
     name="devices",
     depends_on=("core",),
     exports=("devices.codecs", "devices.lookup"),
+    routers=("devices.router:router",),
     cli=("devices.cli:devices",),
     migrations=True,
 )

@@ -75,9 +75,9 @@ class DeviceEvent:
 def detect_format(payload: bytes) -> str:
     """'json' when the payload is a JSON object, else 'protobuf'.
 
-    A protobuf event never starts with `{` (0x7B would be field 15 as a group).
+    A protobuf event never starts with `{` or `[` (they would be groups, unused in v4).
     """
-    return "json" if payload.lstrip()[:1] == b"{" else "protobuf"
+    return "json" if payload.lstrip()[:1] in (b"{", b"[") else "protobuf"
 
 
 def parse(
@@ -224,7 +224,7 @@ def _rx_from_json(rx: dict[str, Any]) -> dict[str, Any]:
 def _timestamp_text(message: Any, name: str) -> str | None:
     if not message.HasField(name):
         return None
-    return getattr(message, name).ToDatetime(tzinfo=UTC).isoformat()
+    return str(getattr(message, name).ToJsonString())
 
 
 _PROTO_NAMES = {"fPort": "f_port", "fCnt": "f_cnt", "dr": "dr"}
@@ -264,7 +264,8 @@ class _ProtoFields:
     def rx_info(self) -> list[dict[str, Any]]:
         rows = []
         for rx in self.message.rx_info:
-            kept: dict[str, Any] = {"gatewayId": rx.gateway_id, "rssi": rx.rssi, "snr": rx.snr}
+            kept: dict[str, Any] = {"gatewayId": rx.gateway_id, "rssi": rx.rssi}
+            kept["snr"] = float(f"{rx.snr:.7g}")  # float32 in protobuf
             kept["channel"] = rx.channel
             for name, key in (("gw_time", "gwTime"), ("ns_time", "nsTime")):
                 text = _timestamp_text(rx, name)

@@ -7,6 +7,7 @@ MODULE = Module(
     depends_on=("core", "devices"),
     exports=("ingest.events",),
     routers=("ingest.router:router",),
+    lifespans=("ingest.router:lifespan",),
     cli=("ingest.cli:ingest", "ingest.cli:simulate"),
     migrations=True,
 )

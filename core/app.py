@@ -1,0 +1,66 @@
+"""The ASGI application: every installed package's routers under /api/v1."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+from typing import Annotated
+
+import psycopg
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from .db import open_pool
+from .registry import modules, resolve
+from .settings import Settings, get_settings
+
+API_PREFIX = "/api/v1"
+
+
+def get_conn(request: Request) -> Iterator[psycopg.Connection]:
+    """Dependency: a pooled connection, committed when the request succeeds."""
+    with request.app.state.pool.connection() as conn:
+        yield conn
+
+
+Conn = Annotated[psycopg.Connection, Depends(get_conn)]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; the pool and package services start in its lifespan."""
+    settings = settings or get_settings()
+    installed = list(modules())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.pool = open_pool(settings.database_url)
+        async with contextlib.AsyncExitStack() as stack:
+            for module in installed:
+                for target in module.lifespans:
+                    await stack.enter_async_context(resolve(target)(app))
+            yield
+        app.state.pool.close()
+
+    app = FastAPI(
+        title="civicsense",
+        version="0.1.0",
+        description="IoT platform for municipalities: LoRaWAN sensors through ChirpStack v4.",
+        lifespan=lifespan,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    for module in installed:
+        for target in module.routers:
+            app.include_router(resolve(target), prefix=API_PREFIX)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()
+        ]
+        return JSONResponse({"detail": errors}, status_code=422)
+
+    return app

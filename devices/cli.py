@@ -1,0 +1,48 @@
+"""`civicsense devices ...`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import psycopg
+
+from core import tenants
+from core.cli import require_database
+from core.settings import Settings
+
+from . import service
+
+
+@click.group()
+def devices() -> None:
+    """The device registry."""
+
+
+@devices.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--tenant", "slug", required=True, help="Tenant slug.")
+@click.pass_obj
+def import_file(settings: Settings, file: Path, slug: str) -> None:
+    """Register the devices of a CSV FILE (dev_eui,model,name[,join_eui,app_key,lat,lon,site,bay]).
+
+    Valid lines are registered, invalid ones reported with their line number;
+    importing the same file again changes nothing. Exits 1 if any line failed.
+    """
+    with psycopg.connect(require_database(settings), autocommit=True) as conn:
+        try:
+            tenant_id = tenants.id_for_slug(conn, slug)
+            results = service.import_csv(
+                conn, settings, tenant_id=tenant_id, data=file.read_bytes()
+            )
+        except (tenants.TenantNotFound, ValueError) as exc:
+            raise click.ClickException(str(exc)) from None
+    counts: dict[str, int] = {}
+    for result in results:
+        counts[result.status] = counts.get(result.status, 0) + 1
+        if result.status == "error":
+            click.echo(f"line {result.line}: {result.dev_eui or '-'}: {result.detail}", err=True)
+    summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no lines"
+    click.echo(f"{file.name}: {summary}")
+    if counts.get("error"):
+        raise SystemExit(1)
