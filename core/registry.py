@@ -38,6 +38,7 @@ class Module:
     jobs: tuple[Job, ...] = ()
     subscribers: tuple[str, ...] = ()
     demo_seed: str | None = None
+    demo_services: tuple[str, ...] = ()
     migrations: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 

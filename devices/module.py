@@ -5,7 +5,7 @@ from core.registry import Module
 MODULE = Module(
     name="devices",
     depends_on=("core",),
-    exports=("devices.codecs", "devices.lookup"),
+    exports=("devices.codecs", "devices.lookup", "devices.models", "devices.service"),
     routers=("devices.router:router",),
     cli=("devices.cli:devices",),
     migrations=True,

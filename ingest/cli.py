@@ -62,3 +62,37 @@ def ingest(
         )
     worker.stop()
     click.echo("ingest stopped", err=True)
+
+
+@click.command()
+@click.option("--devices", default=60, show_default=True, type=click.IntRange(1, 65535),
+              help="Fleet size (the same DevEUIs as `civicsense seed demo --devices N`).")
+@click.option("--rate", default=20.0, show_default=True, type=click.FloatRange(0.01, 100000),
+              help="Events per second.")
+@click.option("--duration", type=click.FloatRange(0.1), default=None,
+              help="Seconds to run [default: until Ctrl-C].")
+@click.option("--count", type=click.IntRange(1), default=None, help="Stop after this many events.")
+@click.option("--protobuf", is_flag=True, help="Binary protobuf instead of JSON.")
+@click.option("--seed", default=0, show_default=True, help="Fleet and randomness seed.")
+@click.pass_obj
+def simulate(settings: Settings, devices: int, rate: float, duration: float | None,
+             count: int | None, protobuf: bool, seed: int) -> None:  # fmt: skip
+    """Publish a simulated town's ChirpStack events to the broker."""
+    from .simulator import FleetSimulator, demo_fleet, publish
+
+    url = require_broker(settings)
+    simulator = FleetSimulator(demo_fleet(devices, seed=seed), protobuf=protobuf, seed=seed)
+
+    def progress(stats: object) -> None:
+        click.echo(f"\rpublished {stats.published}", nl=False, err=True)  # type: ignore[attr-defined]
+
+    stats = publish(url, simulator, rate=rate, duration=duration, count=count, progress=progress)
+    click.echo("", err=True)
+    by_event = ", ".join(f"{n} {kind}" for kind, n in sorted(stats.by_event.items()))
+    click.echo(
+        f"published {stats.published} events ({by_event}) in {stats.elapsed:.1f}s; "
+        f"{stats.malformed} malformed, {stats.duplicates} second-gateway copies, "
+        f"{stats.unacked} unacknowledged"
+    )
+    if stats.unacked or stats.refused:
+        raise SystemExit(1)
