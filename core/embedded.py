@@ -127,7 +127,7 @@ class EmbeddedBroker:
     def __init__(self, data_dir: Path, *, port: int | None = None, prefer: str = "auto") -> None:
         self.data_dir = data_dir.resolve()
         self.port = port or free_port()
-        mosquitto = shutil.which("mosquitto")
+        mosquitto = find_mosquitto()
         self.kind = "mosquitto" if mosquitto and prefer != "amqtt" else "amqtt"
         self._mosquitto = mosquitto
         self._process: subprocess.Popen[bytes] | None = None
@@ -156,8 +156,8 @@ class EmbeddedBroker:
         if self.kind == "mosquitto":
             conf = self.data_dir / "mosquitto.conf"
             conf.write_text(self.config())
-            if os.geteuid() == 0:
-                shutil.chown(self.data_dir, "mosquitto") if _user_exists("mosquitto") else None
+            if os.geteuid() == 0 and _user_exists("mosquitto"):
+                shutil.chown(self.data_dir, "mosquitto")  # mosquitto drops root privileges
             self._process = subprocess.Popen(
                 [str(self._mosquitto), "-c", str(conf)],
                 stdout=subprocess.DEVNULL,
@@ -208,6 +208,15 @@ class EmbeddedBroker:
             asyncio.run_coroutine_threadsafe(broker.shutdown(), loop).result(10)  # type: ignore[attr-defined]
             loop.call_soon_threadsafe(loop.stop)
             self._loop = None
+
+
+def find_mosquitto() -> str | None:
+    """The mosquitto binary: on PATH, or where Debian installs it (sbin is not always on PATH)."""
+    found = shutil.which("mosquitto")
+    if found:
+        return found
+    candidates = ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
+    return next((path for path in candidates if os.access(path, os.X_OK)), None)
 
 
 def _user_exists(name: str) -> bool:
