@@ -137,8 +137,9 @@ class EmbeddedBroker:
 
     @property
     def url(self) -> str:
-        """The broker's URL."""
-        return f"mqtt://127.0.0.1:{self.port}"
+        """The broker's URL (amqtt speaks MQTT 3.1.1 only)."""
+        suffix = "" if self.kind == "mosquitto" else "?protocol=3.1.1"
+        return f"mqtt://127.0.0.1:{self.port}{suffix}"
 
     def config(self) -> str:
         """The mosquitto configuration used (listener, persistence, queue limits)."""
@@ -181,12 +182,15 @@ class EmbeddedBroker:
         }
         ready = threading.Event()
 
+        async def start() -> None:
+            self._amqtt_broker = Broker(config)
+            await self._amqtt_broker.start()
+
         def run() -> None:
             loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
             self._loop = loop
-            broker = Broker(config, loop=loop)
-            self._amqtt_broker = broker
-            loop.run_until_complete(broker.start())
+            loop.run_until_complete(start())
             ready.set()
             loop.run_forever()
 

@@ -13,7 +13,7 @@ import logging
 import socket
 import threading
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -35,32 +35,44 @@ class BrokerAddress:
     tls: bool
     username: str | None
     password: str | None
+    mqtt5: bool = True
 
 
 def parse_mqtt_url(url: str) -> BrokerAddress:
-    """`mqtt://user:pass@host:1883` or `mqtts://...` → BrokerAddress."""
+    """`mqtt://user:pass@host:1883` or `mqtts://...` → BrokerAddress.
+
+    `?protocol=3.1.1` selects MQTT 3.1.1 for brokers without MQTT 5 (amqtt).
+    """
     parts = urlsplit(url)
     if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
         raise ValueError(f"MQTT URL must start with mqtt:// or mqtts://, got {url!r}")
     tls = parts.scheme in ("mqtts", "ssl")
+    protocol = parse_qs(parts.query).get("protocol", ["5"])[-1]
+    if protocol not in ("5", "3.1.1"):
+        raise ValueError(f"MQTT protocol must be 5 or 3.1.1, got {protocol!r}")
     return BrokerAddress(
         host=parts.hostname or "127.0.0.1",
         port=parts.port or (8883 if tls else 1883),
         tls=tls,
         username=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password else None,
+        mqtt5=protocol == "5",
     )
 
 
 def new_client(
-    url: str, client_id: str, *, clean_start: bool = True, manual_ack: bool = False
+    url: str, client_id: str, *, persistent: bool = False, manual_ack: bool = False
 ) -> tuple[mqtt.Client, BrokerAddress]:
-    """A paho MQTT 5 client configured for `url` (not yet connected)."""
+    """A paho client configured for `url` (not yet connected).
+
+    `persistent` keeps the session on an MQTT 3.1.1 broker (MQTT 5 sets it at connect).
+    """
     address = parse_mqtt_url(url)
     client = mqtt.Client(
         CallbackAPIVersion.VERSION2,
         client_id=client_id,
-        protocol=mqtt.MQTTv5,
+        protocol=mqtt.MQTTv5 if address.mqtt5 else mqtt.MQTTv311,
+        clean_session=None if address.mqtt5 else not persistent,
         manual_ack=manual_ack,
     )
     if address.username:
@@ -89,7 +101,9 @@ class MqttSource:
         self.client_id = client_id or f"civicsense-ingest-{socket.gethostname()}"
         self.receive_maximum = receive_maximum
         self.session_expiry = session_expiry
-        self.client, self.address = new_client(url, self.client_id, manual_ack=True)
+        self.client, self.address = new_client(
+            url, self.client_id, persistent=True, manual_ack=True
+        )
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
@@ -100,16 +114,20 @@ class MqttSource:
 
     def start(self) -> None:
         """Connect (with a persistent session) and run the network loop in a thread."""
-        properties = Properties(PacketTypes.CONNECT)
-        properties.SessionExpiryInterval = self.session_expiry
-        properties.ReceiveMaximum = self.receive_maximum
-        self.client.connect_async(
-            self.address.host,
-            self.address.port,
-            keepalive=30,
-            clean_start=False,
-            properties=properties,
-        )
+        if self.address.mqtt5:
+            properties = Properties(PacketTypes.CONNECT)
+            properties.SessionExpiryInterval = self.session_expiry
+            properties.ReceiveMaximum = self.receive_maximum
+            self.client.connect_async(
+                self.address.host,
+                self.address.port,
+                keepalive=30,
+                clean_start=False,
+                properties=properties,
+            )
+        else:
+            self.client.max_inflight_messages_set(self.receive_maximum)
+            self.client.connect_async(self.address.host, self.address.port, keepalive=30)
         self.client.loop_start()
 
     def stop(self) -> None:

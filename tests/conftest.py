@@ -95,8 +95,10 @@ def conn(database_url: str) -> Iterator[psycopg.Connection]:
 
 @pytest.fixture(scope="session")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
-    """The session's MQTT broker (mosquitto when installed, else amqtt)."""
-    server = EmbeddedBroker(tmp_path_factory.mktemp("mqtt"))
+    """The session's MQTT broker (mosquitto when installed, else amqtt; or as forced by
+    CIVICSENSE_TEST_BROKER=amqtt)."""
+    prefer = os.environ.get("CIVICSENSE_TEST_BROKER", "auto")
+    server = EmbeddedBroker(tmp_path_factory.mktemp("mqtt"), prefer=prefer)
     server.start()
     try:
         yield server
