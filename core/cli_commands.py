@@ -23,7 +23,9 @@ def db_upgrade(settings: Settings) -> None:
     """Apply pending migrations."""
     url = require_database(settings)
     applied = migrate.upgrade(settings, url)
-    click.echo(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else ""))
+    click.echo(
+        f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else "")
+    )
 
 
 @click.group()

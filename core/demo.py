@@ -51,7 +51,9 @@ def demo_settings(settings: Settings, data_dir: Path, stack: contextlib.ExitStac
         updates["mqtt_url"] = broker.start()
         stack.callback(broker.stop)
     if settings.api_token is None:
-        updates["api_token"] = _kept_secret(data_dir / "api_token", lambda: secrets.token_urlsafe(24))
+        updates["api_token"] = _kept_secret(
+            data_dir / "api_token", lambda: secrets.token_urlsafe(24)
+        )
     if settings.secret_key is None:
         updates["secret_key"] = _kept_secret(data_dir / "secret_key", new_key)
     return Settings.model_validate({**settings.model_dump(), **updates})
@@ -66,17 +68,32 @@ def seed_all(settings: Settings, devices: int) -> None:
 
 
 @click.command()
-@click.option("--devices", default=60, show_default=True, type=click.IntRange(3, 20000),
-              help="Size of the simulated town's fleet.")
-@click.option("--rate", default=20.0, show_default=True, type=click.FloatRange(0.1, 20000),
-              help="Simulated events per second.")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where embedded services keep their data [default: CIVICSENSE_DATA_DIR/demo].")
+@click.option(
+    "--devices",
+    default=60,
+    show_default=True,
+    type=click.IntRange(3, 20000),
+    help="Size of the simulated town's fleet.",
+)
+@click.option(
+    "--rate",
+    default=20.0,
+    show_default=True,
+    type=click.FloatRange(0.1, 20000),
+    help="Simulated events per second.",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where embedded services keep their data [default: CIVICSENSE_DATA_DIR/demo].",
+)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.pass_obj
-def demo(settings: Settings, devices: int, rate: float, data_dir: Path | None, host: str,
-         port: int) -> None:  # fmt: skip
+def demo(
+    settings: Settings, devices: int, rate: float, data_dir: Path | None, host: str, port: int
+) -> None:
     """Run everything: database, broker, ingest, a simulated town and the API."""
     data_dir = data_dir or Path(settings.data_dir) / "demo"
     with contextlib.ExitStack() as stack:

@@ -78,7 +78,9 @@ class EmbeddedPostgres:
             command = ["runuser", "-u", self._user, "--", *command]
         result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
         if result.returncode != 0:
-            raise RuntimeError(f"{args[0]} failed: {result.stderr.strip() or result.stdout.strip()}")
+            raise RuntimeError(
+                f"{args[0]} failed: {result.stderr.strip() or result.stdout.strip()}"
+            )
 
     def _prepare_user(self) -> None:
         """PostgreSQL refuses to run as root: run it as an unprivileged user."""
@@ -102,16 +104,31 @@ class EmbeddedPostgres:
         self._prepare_user()
         if not (self.data_dir / "PG_VERSION").exists():
             self._run(
-                "initdb", "-D", str(self.data_dir), "-U", "postgres",
-                "--auth=trust", "--encoding=UTF8", "--no-sync",
-            )  # fmt: skip
+                "initdb",
+                "-D",
+                str(self.data_dir),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--no-sync",
+            )
         options = f"-c listen_addresses=127.0.0.1 -p {self.port} -c unix_socket_directories=''"
         if not self.durable:
             options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._run(
-            "pg_ctl", "-D", str(self.data_dir), "-w", "-t", "60",
-            "-l", str(self.data_dir / "server.log"), "-o", options, "start",
-        )  # fmt: skip
+            "pg_ctl",
+            "-D",
+            str(self.data_dir),
+            "-w",
+            "-t",
+            "60",
+            "-l",
+            str(self.data_dir / "server.log"),
+            "-o",
+            options,
+            "start",
+        )
         log.info("embedded PostgreSQL on port %s (%s)", self.port, self.data_dir)
         return self.url
 
@@ -183,8 +200,9 @@ class EmbeddedBroker:
         ready = threading.Event()
 
         async def start() -> None:
-            self._amqtt_broker = Broker(config)
-            await self._amqtt_broker.start()
+            broker = Broker(config)
+            self._amqtt_broker = broker
+            await broker.start()
 
         def run() -> None:
             loop = asyncio.new_event_loop()

@@ -79,7 +79,9 @@ def upgrade(settings: Settings, database_url: str | None = None) -> list[str]:
     return applied
 
 
-def create_time_table(conn: psycopg.Connection, table: timeseries.TimeTable, *, retention: str) -> None:
+def create_time_table(
+    conn: psycopg.Connection, table: timeseries.TimeTable, *, retention: str
+) -> None:
     """Migration step: create a time table on the engine the server offers.
 
     `retention` names which retention setting applies ("raw" or "readings").

@@ -19,6 +19,7 @@ from psycopg import sql
 
 log = logging.getLogger("civicsense.timeseries")
 
+Statement = sql.SQL | sql.Composed
 EPOCH = datetime(2000, 1, 3, tzinfo=UTC)  # a Monday: partitions align on weeks
 
 
@@ -57,15 +58,13 @@ def engine_for(conn: psycopg.Connection, choice: str = "auto") -> str:
 
 def current_engine(conn: psycopg.Connection) -> str:
     """The engine the schema was created with (read back from the catalogue)."""
-    row = conn.execute(
-        "SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'"
-    ).fetchone()
+    row = conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'").fetchone()
     return "timescaledb" if row else "native"
 
 
-def _index_statements(table: TimeTable) -> list[sql.Composed]:
+def _index_statements(table: TimeTable) -> list[Statement]:
     name = sql.Identifier(table.name)
-    statements = [
+    statements: list[Statement] = [
         sql.SQL("CREATE INDEX {} ON {} ({})").format(
             sql.Identifier(f"{table.name}_{index_name}_idx"), name, sql.SQL(columns)
         )
@@ -76,7 +75,7 @@ def _index_statements(table: TimeTable) -> list[sql.Composed]:
 
 def create_statements(
     table: TimeTable, engine: str, *, interval_days: int, compress_after_days: int
-) -> list[sql.Composed]:
+) -> list[Statement]:
     """The DDL that creates `table` on `engine`; tests read it, migrations run it."""
     name = sql.Identifier(table.name)
     time_col = sql.Identifier(table.time_column)
@@ -85,9 +84,9 @@ def create_statements(
         return [
             sql.SQL("CREATE EXTENSION IF NOT EXISTS timescaledb"),
             sql.SQL("CREATE TABLE {} ({})").format(name, sql.SQL(table.columns)),
-            sql.SQL(
-                "SELECT create_hypertable({}, {}, chunk_time_interval => {}::interval)"
-            ).format(sql.Literal(table.name), sql.Literal(table.time_column), interval),
+            sql.SQL("SELECT create_hypertable({}, {}, chunk_time_interval => {}::interval)").format(
+                sql.Literal(table.name), sql.Literal(table.time_column), interval
+            ),
             *_index_statements(table),
             sql.SQL(
                 "ALTER TABLE {} SET (timescaledb.compress, "
@@ -216,7 +215,9 @@ def _attach_partition(
             (lower, upper),
         )
         conn.execute(
-            sql.SQL("ALTER TABLE {part} ADD CONSTRAINT {check} CHECK ({t} >= {lo} AND {t} < {hi})").format(
+            sql.SQL(
+                "ALTER TABLE {part} ADD CONSTRAINT {check} CHECK ({t} >= {lo} AND {t} < {hi})"
+            ).format(
                 part=part,
                 check=sql.Identifier(f"{name}_range"),
                 t=time_col,

@@ -39,7 +39,12 @@ class Inbound:
 def from_topic(topic: str, payload: bytes, **kwargs: object) -> Inbound:
     """An Inbound for an MQTT message on `application/{app}/device/{devEUI}/event/{type}`."""
     parts = topic.split("/")
-    if len(parts) == 6 and parts[0] == "application" and parts[2] == "device" and parts[4] == "event":
+    if (
+        len(parts) == 6
+        and parts[0] == "application"
+        and parts[2] == "device"
+        and parts[4] == "event"
+    ):
         return Inbound("mqtt", parts[5], payload, topic, parts[3], **kwargs)  # type: ignore[arg-type]
     return Inbound("mqtt", None, payload, topic, **kwargs)  # type: ignore[arg-type]
 
@@ -58,15 +63,33 @@ class Batch:
     duplicates: int = 0
     reject_reasons: dict[str, int] = field(default_factory=dict)
 
-    def reject(self, message: Inbound, reason: str, detail: str, *, key: str | None = None,
-               dev_eui: str | None = None, tenant_id: int | None = None) -> None:
+    def reject(
+        self,
+        message: Inbound,
+        reason: str,
+        detail: str,
+        *,
+        key: str | None = None,
+        dev_eui: str | None = None,
+        tenant_id: int | None = None,
+    ) -> None:
         """Record a reject; `key` (the event's id) makes redeliveries land once."""
         basis = f"{reason}|{key}" if key else f"{reason}|{message.topic}|"
         fingerprint = hashlib.sha256(basis.encode() + (b"" if key else message.payload)).digest()
-        self.rejects.append((
-            message.received_at, tenant_id, message.source, message.topic, message.event,
-            dev_eui or message.topic_dev_eui, reason, detail[:2000], fingerprint, message.payload,
-        ))  # fmt: skip
+        self.rejects.append(
+            (
+                message.received_at,
+                tenant_id,
+                message.source,
+                message.topic,
+                message.event,
+                dev_eui or message.topic_dev_eui,
+                reason,
+                detail[:2000],
+                fingerprint,
+                message.payload,
+            )
+        )
         self.reject_reasons[reason] = self.reject_reasons.get(reason, 0) + 1
 
 
@@ -99,8 +122,13 @@ def assemble(messages: list[Inbound], resolve: Resolver, *, fmt: str = "auto") -
         seen.add(key)
         device = devices.get(item.dev_eui)
         if device is None:
-            batch.reject(message, "unknown_device", f"no live device with DevEUI {item.dev_eui}",
-                         key=key, dev_eui=item.dev_eui)  # fmt: skip
+            batch.reject(
+                message,
+                "unknown_device",
+                f"no live device with DevEUI {item.dev_eui}",
+                key=key,
+                dev_eui=item.dev_eui,
+            )
         elif isinstance(item, chirpstack.Uplink):
             _add_uplink(batch, message, item, device, key)
         else:
@@ -118,43 +146,92 @@ def _add_uplink(
     batch: Batch, message: Inbound, up: chirpstack.Uplink, device: DeviceRef, key: str
 ) -> None:
     best = up.best_rx or {}
-    batch.uplinks.append((
-        up.time, device.tenant_id, device.id, up.dev_eui, up.dedup_id, up.f_cnt, up.f_port,
-        up.data, up.confirmed, up.dr, up.adr, up.frequency, up.spreading_factor, up.bandwidth,
-        best.get("gatewayId"), best.get("rssi"), best.get("snr"), len(up.rx_info),
-        orjson.dumps(up.rx_info).decode(), message.received_at,
-    ))  # fmt: skip
+    batch.uplinks.append(
+        (
+            up.time,
+            device.tenant_id,
+            device.id,
+            up.dev_eui,
+            up.dedup_id,
+            up.f_cnt,
+            up.f_port,
+            up.data,
+            up.confirmed,
+            up.dr,
+            up.adr,
+            up.frequency,
+            up.spreading_factor,
+            up.bandwidth,
+            best.get("gatewayId"),
+            best.get("rssi"),
+            best.get("snr"),
+            len(up.rx_info),
+            orjson.dumps(up.rx_info).decode(),
+            message.received_at,
+        )
+    )
     batch.uplink_facts[key] = StoredUplink(
-        up.time, device.tenant_id, device.id, up.dev_eui, up.f_cnt, best.get("gatewayId"),
-        best.get("rssi"), best.get("snr"), tuple(rx.get("gatewayId", "") for rx in up.rx_info),
-    )  # fmt: skip
+        up.time,
+        device.tenant_id,
+        device.id,
+        up.dev_eui,
+        up.f_cnt,
+        best.get("gatewayId"),
+        best.get("rssi"),
+        best.get("snr"),
+        tuple(rx.get("gatewayId", "") for rx in up.rx_info),
+    )
     if up.f_port == 0:
         return  # MAC commands only: nothing to decode
     try:
         decoded = codecs.decode(device.model, up.f_port, up.data)
     except codecs.CodecError as exc:
-        batch.reject(message, "undecodable_payload", str(exc), key=key, dev_eui=up.dev_eui,
-                     tenant_id=device.tenant_id)  # fmt: skip
+        batch.reject(
+            message,
+            "undecodable_payload",
+            str(exc),
+            key=key,
+            dev_eui=up.dev_eui,
+            tenant_id=device.tenant_id,
+        )
         return
     batch.readings[key] = [
         StoredReading(
             reading.timestamp or up.time + timedelta(seconds=reading.offset),
-            device.tenant_id, device.id, up.dev_eui, device.model, reading.quantity,
+            device.tenant_id,
+            device.id,
+            up.dev_eui,
+            device.model,
+            reading.quantity,
             float(reading.value),
-        )  # fmt: skip
+        )
         for reading in decoded
         if math.isfinite(reading.value)
     ]
 
 
 def _add_event(batch: Batch, event: chirpstack.DeviceEvent, device: DeviceRef, key: str) -> None:
-    batch.events.append((
-        event.time, device.tenant_id, device.id, event.dev_eui, event.kind, event.key,
-        orjson.dumps(event.body, default=str).decode(),
-    ))  # fmt: skip
+    batch.events.append(
+        (
+            event.time,
+            device.tenant_id,
+            device.id,
+            event.dev_eui,
+            event.kind,
+            event.key,
+            orjson.dumps(event.body, default=str).decode(),
+        )
+    )
     if event.readings:
         batch.readings[key] = [
-            StoredReading(event.time, device.tenant_id, device.id, event.dev_eui, device.model,
-                          quantity, value)  # fmt: skip
+            StoredReading(
+                event.time,
+                device.tenant_id,
+                device.id,
+                event.dev_eui,
+                device.model,
+                quantity,
+                value,
+            )
             for quantity, value in event.readings
         ]

@@ -87,9 +87,9 @@ def parse(
     if event not in STORED_EVENTS:
         raise EventError("unsupported_event", f"event type {event!r} is not stored")
     fmt = detect_format(payload) if fmt == "auto" else fmt
+    get: _JsonFields | _ProtoFields
     if fmt == "json":
-        body = _load_json(payload)
-        get = _JsonFields(body)
+        get = _JsonFields(_load_json(payload))
     else:
         get = _ProtoFields(_load_proto(event, payload))
     dev_eui = normalise_dev_eui(get.dev_eui() or topic_dev_eui)
@@ -212,7 +212,9 @@ class _JsonFields:
 
 
 def _rx_from_json(rx: dict[str, Any]) -> dict[str, Any]:
-    kept = {k: rx[k] for k in ("gatewayId", "rssi", "snr", "channel", "gwTime", "nsTime") if k in rx}
+    kept: dict[str, Any] = {
+        k: rx[k] for k in ("gatewayId", "rssi", "snr", "channel", "gwTime", "nsTime") if k in rx
+    }
     location = rx.get("location")
     if isinstance(location, dict):
         kept["location"] = {

@@ -23,12 +23,24 @@ def require_broker(settings: Settings) -> str:
 
 
 @click.command()
-@click.option("--shared-group", envvar="CIVICSENSE_MQTT_SHARED_GROUP", default="",
-              help="MQTT 5 shared subscription group: workers of one group split the load.")
-@click.option("--client-id", envvar="CIVICSENSE_MQTT_CLIENT_ID", default="",
-              help="Stable client id (the broker keeps this worker's session under it).")
-@click.option("--protobuf", "event_format", flag_value="protobuf",
-              help="Events are binary protobuf (ChirpStack marshaler 'protobuf').")
+@click.option(
+    "--shared-group",
+    envvar="CIVICSENSE_MQTT_SHARED_GROUP",
+    default="",
+    help="MQTT 5 shared subscription group: workers of one group split the load.",
+)
+@click.option(
+    "--client-id",
+    envvar="CIVICSENSE_MQTT_CLIENT_ID",
+    default="",
+    help="Stable client id (the broker keeps this worker's session under it).",
+)
+@click.option(
+    "--protobuf",
+    "event_format",
+    flag_value="protobuf",
+    help="Events are binary protobuf (ChirpStack marshaler 'protobuf').",
+)
 @click.option("--json", "event_format", flag_value="json", help="Events are JSON.")
 @click.option("--batch-size", type=click.IntRange(1, 100000), default=None)
 @click.pass_obj
@@ -65,18 +77,39 @@ def ingest(
 
 
 @click.command()
-@click.option("--devices", default=60, show_default=True, type=click.IntRange(1, 65535),
-              help="Fleet size (the same DevEUIs as `civicsense seed demo --devices N`).")
-@click.option("--rate", default=20.0, show_default=True, type=click.FloatRange(0.01, 100000),
-              help="Events per second.")
-@click.option("--duration", type=click.FloatRange(0.1), default=None,
-              help="Seconds to run [default: until Ctrl-C].")
+@click.option(
+    "--devices",
+    default=60,
+    show_default=True,
+    type=click.IntRange(1, 65535),
+    help="Fleet size (the same DevEUIs as `civicsense seed demo --devices N`).",
+)
+@click.option(
+    "--rate",
+    default=20.0,
+    show_default=True,
+    type=click.FloatRange(0.01, 100000),
+    help="Events per second.",
+)
+@click.option(
+    "--duration",
+    type=click.FloatRange(0.1),
+    default=None,
+    help="Seconds to run [default: until Ctrl-C].",
+)
 @click.option("--count", type=click.IntRange(1), default=None, help="Stop after this many events.")
 @click.option("--protobuf", is_flag=True, help="Binary protobuf instead of JSON.")
 @click.option("--seed", default=0, show_default=True, help="Fleet and randomness seed.")
 @click.pass_obj
-def simulate(settings: Settings, devices: int, rate: float, duration: float | None,
-             count: int | None, protobuf: bool, seed: int) -> None:  # fmt: skip
+def simulate(
+    settings: Settings,
+    devices: int,
+    rate: float,
+    duration: float | None,
+    count: int | None,
+    protobuf: bool,
+    seed: int,
+) -> None:
     """Publish a simulated town's ChirpStack events to the broker."""
     from .simulator import FleetSimulator, demo_fleet, publish
 

@@ -27,10 +27,14 @@ def seed(conn: psycopg.Connection, settings: Settings, *, devices: int) -> None:
             settings,
             tenant_id=tenant_id,
             device=DeviceCreate(
-                dev_eui=device.dev_eui, model=device.model, name=device.name,
-                site=device.site, bay=device.place if device.kind == "parking" else None,
-                lat=device.lat, lon=device.lon,
-            ),  # fmt: skip
+                dev_eui=device.dev_eui,
+                model=device.model,
+                name=device.name,
+                site=device.site,
+                bay=device.place if device.kind == "parking" else None,
+                lat=device.lat,
+                lon=device.lon,
+            ),
         )
 
 

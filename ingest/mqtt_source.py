@@ -158,4 +158,4 @@ class MqttSource:
                 if qos and generation == self._generation:
                     self.client.ack(mid, qos)
 
-        self.pipeline.submit(from_topic(message.topic, message.payload, ack=ack))
+        self.pipeline.submit(from_topic(message.topic, bytes(message.payload), ack=ack))

@@ -47,8 +47,8 @@ class Stats:
     @property
     def committed(self) -> int:
         """Messages whose batch committed."""
-        return self.uplinks + self.events + self.duplicates + self.ignored + sum(
-            self.rejects.values()
+        return (
+            self.uplinks + self.events + self.duplicates + self.ignored + sum(self.rejects.values())
         )
 
 
@@ -120,7 +120,9 @@ class Pipeline:
             remaining = deadline - time.monotonic()
             try:
                 messages.append(
-                    self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
+                    self._queue.get(timeout=remaining)
+                    if remaining > 0
+                    else self._queue.get_nowait()
                 )
             except queue.Empty:
                 break
@@ -217,4 +219,3 @@ def _storage_reject(message: Inbound, exc: psycopg.Error) -> Batch:
     batch = Batch()
     batch.reject(message, "storage_error", f"{type(exc).__name__}: {exc}")
     return batch
-

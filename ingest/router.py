@@ -22,6 +22,7 @@ from .batch import Inbound
 from .pipeline import Pipeline
 
 MAX_BODY = 256 * 1024
+COMMIT_TIMEOUT = 30.0
 EVENT_PATTERN = r"^[a-z]{2,16}$"
 
 router = APIRouter(prefix="/ingest", tags=["ingest"])
@@ -58,9 +59,17 @@ async def chirpstack_event(
     loop = asyncio.get_running_loop()
     committed = loop.create_future()
 
+    def settle() -> None:
+        if not committed.done():
+            committed.set_result(None)
+
     def ack() -> None:
-        loop.call_soon_threadsafe(lambda: committed.done() or committed.set_result(None))
+        loop.call_soon_threadsafe(settle)
 
     request.app.state.ingest_pipeline.submit(Inbound("http", event, body, ack=ack))
-    await committed
+    try:
+        await asyncio.wait_for(committed, COMMIT_TIMEOUT)
+    except TimeoutError:
+        detail = "event not stored yet: the database is unreachable (it stays queued here)"
+        raise HTTPException(503, detail) from None
     return {"status": "accepted"}

@@ -11,7 +11,10 @@ from ingest import chirpstack
 
 
 def _events(shared_dir: Path, suffix: str) -> dict[str, bytes]:
-    return {p.stem: p.read_bytes() for p in sorted((shared_dir / "chirpstack-events").glob(f"*{suffix}"))}
+    return {
+        p.stem: p.read_bytes()
+        for p in sorted((shared_dir / "chirpstack-events").glob(f"*{suffix}"))
+    }
 
 
 def _kind(stem: str) -> str:
@@ -36,7 +39,9 @@ def test_json_and_protobuf_give_the_same_event(shared_dir: Path) -> None:
 
 
 def test_omitted_fcnt_reads_as_zero(shared_dir: Path) -> None:
-    raw = (shared_dir / "chirpstack-events" / "up_milesight-em300-sld_fcnt-omitted.json").read_bytes()
+    raw = (
+        shared_dir / "chirpstack-events" / "up_milesight-em300-sld_fcnt-omitted.json"
+    ).read_bytes()
     assert b"fCnt" not in raw
     uplink = chirpstack.parse("up", raw)
     assert isinstance(uplink, chirpstack.Uplink)
@@ -49,7 +54,9 @@ def test_omitted_fcnt_reads_as_zero(shared_dir: Path) -> None:
 
 
 def test_status_event_gives_battery_and_margin_readings(shared_dir: Path) -> None:
-    event = chirpstack.parse("status", (shared_dir / "chirpstack-events" / "status.pb").read_bytes())
+    event = chirpstack.parse(
+        "status", (shared_dir / "chirpstack-events" / "status.pb").read_bytes()
+    )
     assert isinstance(event, chirpstack.DeviceEvent)
     assert dict(event.readings) == {"battery": 88.5, "link_margin": 7.0}
 
@@ -91,7 +98,11 @@ def test_dev_eui_falls_back_to_the_topic() -> None:
         ("up", b'{"deviceInfo":{"devEui":"24e124136c225107"},"data":"***"}', "invalid_event"),
         ("up", b'{"deviceInfo":{"devEui":"24e124136c225107"},"fPort":"x"}', "invalid_event"),
         ("up", b'{"deviceInfo":{"devEui":"24e124136c225107"},"time":"yesterday"}', "invalid_event"),
-        ("up", b'{"deviceInfo":{"devEui":"24e124136c225107"},"deduplicationId":"1"}', "invalid_event"),
+        (
+            "up",
+            b'{"deviceInfo":{"devEui":"24e124136c225107"},"deduplicationId":"1"}',
+            "invalid_event",
+        ),
         ("txack", b"{}", "unsupported_event"),
     ],
 )

@@ -68,8 +68,11 @@ class WorkerProcess:
         with log.open("ab") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "core", "ingest", "--client-id", client_id],
-                env=env, stdout=out, stderr=out, cwd=ROOT,
-            )  # fmt: skip
+                env=env,
+                stdout=out,
+                stderr=out,
+                cwd=ROOT,
+            )
 
     def wait_subscribed(self, times: int = 1) -> None:
         """Until the log shows its `times`-th subscription."""

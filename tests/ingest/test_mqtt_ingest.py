@@ -35,7 +35,9 @@ def worker_settings(settings: Settings, broker: EmbeddedBroker) -> Settings:
 @pytest.fixture
 def worker(worker_settings: Settings, request: pytest.FixtureRequest) -> Iterator[Worker]:
     """A running in-process ingest worker with a fresh persistent session."""
-    running = start_worker(worker_settings, client_id=f"test-{os.getpid()}-{request.node.name}"[:60])
+    running = start_worker(
+        worker_settings, client_id=f"test-{os.getpid()}-{request.node.name}"[:60]
+    )
     assert running.source.connected.wait(10)
     yield running
     running.stop()

@@ -18,8 +18,11 @@ from devices import codecs, service
 from devices.models import DeviceCreate
 from ingest.simulator.fleet import SimDevice
 
-_TYPES = {"up": integration.UplinkEvent, "join": integration.JoinEvent,
-          "status": integration.StatusEvent}  # fmt: skip
+_TYPES = {
+    "up": integration.UplinkEvent,
+    "join": integration.JoinEvent,
+    "status": integration.StatusEvent,
+}
 
 
 def register_fleet(
@@ -33,9 +36,13 @@ def register_fleet(
             settings,
             tenant_id=tenant_id,
             device=DeviceCreate(
-                dev_eui=device.dev_eui, model=device.model, name=device.name,
-                site=device.site, lat=device.lat, lon=device.lon,
-            ),  # fmt: skip
+                dev_eui=device.dev_eui,
+                model=device.model,
+                name=device.name,
+                site=device.site,
+                lat=device.lat,
+                lon=device.lon,
+            ),
         )
     return tenant_id
 
@@ -72,7 +79,9 @@ class Expected:
         elif kind == "up":
             self.uplinks += 1
             try:
-                self.readings += len(codecs.decode(registered[dev_eui], message.f_port, message.data))
+                self.readings += len(
+                    codecs.decode(registered[dev_eui], message.f_port, message.data)
+                )
             except codecs.CodecError:
                 self.rejects["undecodable_payload"] += 1
         else:

@@ -20,10 +20,16 @@ def build_stream(
     fleet = demo_fleet(120, seed=seed)
     registered_devices = [d for i, d in enumerate(fleet) if i % 40 != 0]  # 3 unknown devices
     registered = {d.dev_eui: d.model for d in registered_devices}
-    known = FleetSimulator(registered_devices, protobuf=None, seed=seed, malformed_ratio=0,
-                           duplicate_gateway_ratio=0)  # fmt: skip
-    unknown = FleetSimulator([d for d in fleet if d.dev_eui not in registered], protobuf=None,
-                             seed=seed + 1, malformed_ratio=0, duplicate_gateway_ratio=0)  # fmt: skip
+    known = FleetSimulator(
+        registered_devices, protobuf=None, seed=seed, malformed_ratio=0, duplicate_gateway_ratio=0
+    )
+    unknown = FleetSimulator(
+        [d for d in fleet if d.dev_eui not in registered],
+        protobuf=None,
+        seed=seed + 1,
+        malformed_ratio=0,
+        duplicate_gateway_ratio=0,
+    )
     clock = replay_clock(datetime(2026, 11, 16, 6, 0, tzinfo=UTC), 7.0)
     n_dup, n_bad, n_unknown = total * 5 // 100, total // 100, total // 100
     originals = list(known.events(total - n_dup - n_bad - n_unknown, clock=clock))
@@ -72,5 +78,3 @@ def expected_counts(expected: Expected) -> dict[str, object]:
         "ingest_rejects": sum(expected.rejects.values()),
         "rejects": dict(expected.rejects),
     }
-
-
