@@ -1,18 +1,12 @@
-"""What core itself plugs in: health route, migrations, the CLI basics, the partition job."""
+"""What core itself plugs in: health route, migrations, the CLI basics, the partition job.
+
+core is the shared kernel: every package depends on it and may import any of it.
+"""
 
 from core.registry import Job, Module
 
 MODULE = Module(
     name="core",
-    exports=(
-        "core.settings",
-        "core.db",
-        "core.events",
-        "core.readings",
-        "core.registry",
-        "core.timeseries",
-        "core.auth",
-    ),
     routers=("core.router:router",),
     cli=(
         "core.cli_commands:db",

@@ -36,14 +36,24 @@ class TimeTable:
 
 
 def timescale_available(conn: psycopg.Connection) -> bool:
-    """True when the server can load TimescaleDB (installed and preloaded)."""
-    row = conn.execute(
+    """True when TimescaleDB is, or can be, created in this database.
+
+    Trying `CREATE EXTENSION` (in a savepoint) is the only test that needs no
+    superuser rights: `shared_preload_libraries` is not readable by ordinary roles.
+    """
+    if conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'").fetchone():
+        return True
+    if not conn.execute(
         "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'"
-    ).fetchone()
-    if row is None:
+    ).fetchone():
         return False
-    preload = conn.execute("SHOW shared_preload_libraries").fetchone()
-    return preload is not None and "timescaledb" in preload[0]
+    try:
+        with conn.transaction():
+            conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+    except psycopg.Error as exc:
+        log.warning("TimescaleDB is installed but cannot be created here: %s", exc)
+        return False
+    return True
 
 
 def engine_for(conn: psycopg.Connection, choice: str = "auto") -> str:
@@ -57,8 +67,10 @@ def engine_for(conn: psycopg.Connection, choice: str = "auto") -> str:
 
 
 def current_engine(conn: psycopg.Connection) -> str:
-    """The engine the schema was created with (read back from the catalogue)."""
-    row = conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'").fetchone()
+    """The engine the time tables were created with, as recorded at creation."""
+    row = conn.execute(
+        "SELECT 1 FROM timeseries_tables WHERE engine = 'timescaledb' LIMIT 1"
+    ).fetchone()
     return "timescaledb" if row else "native"
 
 
@@ -130,9 +142,9 @@ def create(
     ):
         conn.execute(statement)
     conn.execute(
-        "INSERT INTO timeseries_tables (name, time_column, interval_days, retention_days)"
-        " VALUES (%s, %s, %s, %s)",
-        (table.name, table.time_column, interval_days, table.retention_days),
+        "INSERT INTO timeseries_tables"
+        " (name, engine, time_column, interval_days, retention_days) VALUES (%s, %s, %s, %s, %s)",
+        (table.name, engine, table.time_column, interval_days, table.retention_days),
     )
     if engine == "native":
         ensure_partitions(conn, table.name, interval_days=interval_days, ahead=partitions_ahead)
@@ -257,14 +269,13 @@ def drop_expired_partitions(
 
 
 def maintain(conn: psycopg.Connection, *, ahead: int, now: datetime | None = None) -> None:
-    """The scheduled job: partitions ahead and retention, for every registered table.
+    """The scheduled job: partitions ahead and retention, for every native table.
 
-    TimescaleDB runs its own policies, so this does nothing there.
+    Hypertables are left alone: TimescaleDB runs their policies itself.
     """
-    if current_engine(conn) == "timescaledb":
-        return
     tables = conn.execute(
         "SELECT name, time_column, interval_days, retention_days FROM timeseries_tables"
+        " WHERE engine = 'native'"
     ).fetchall()
     for name, time_column, interval_days, retention_days in tables:
         ensure_partitions(

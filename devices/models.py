@@ -45,6 +45,21 @@ class DeviceBase(BaseModel):
     site: str | None = Field(None, max_length=200)
     bay: str | None = Field(None, max_length=100)
 
+    @field_validator("name", "site", "bay", mode="after")
+    @classmethod
+    def _printable(cls, value: str | None) -> str | None:
+        if value is not None and any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ValueError("must not contain control characters")
+        return value
+
+    @field_validator("lat", "lon", mode="before")
+    @classmethod
+    def _decimal_comma(cls, value: object) -> object:
+        """Accept French decimal commas (`45,7640`), as spreadsheets export them."""
+        if isinstance(value, str) and re.fullmatch(r"\s*-?\d+,\d+\s*", value):
+            return value.replace(",", ".")
+        return value
+
     @field_validator("model")
     @classmethod
     def _known_model(cls, value: str) -> str:

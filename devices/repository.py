@@ -23,6 +23,14 @@ def get_live(conn: psycopg.Connection, dev_eui: str) -> dict[str, Any] | None:
         return cur.execute(query, (dev_eui,)).fetchone()
 
 
+def app_key_encrypted(conn: psycopg.Connection, device_id: int) -> bytes | None:
+    """The stored (encrypted) AppKey of a device, to compare or forward it; never returned."""
+    row = conn.execute(
+        "SELECT app_key_encrypted FROM devices WHERE id = %s", (device_id,)
+    ).fetchone()
+    return bytes(row[0]) if row and row[0] is not None else None
+
+
 def insert(conn: psycopg.Connection, *, tenant_id: int, values: dict[str, Any]) -> dict[str, Any]:
     """Insert a device row."""
     columns = ["tenant_id", *values]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,25 +40,34 @@ def register(
 ) -> tuple[str, dict[str, Any]]:
     """Create the device, or update it when it is already this tenant's.
 
-    Returns ("created" | "updated" | "unchanged", row). Re-registering the same
-    data changes nothing.
+    Returns ("created" | "updated" | "unchanged", row). Only the fields given are
+    changed (an empty CSV cell keeps what is stored); re-registering the same data
+    changes nothing; a different AppKey replaces the stored one.
     """
-    values = device.model_dump(include=set(EDITABLE_FIELDS) | {"dev_eui"})
-    if device.app_key is not None:
-        values["app_key_encrypted"] = crypto.encrypt(settings, device.app_key.get_secret_value())
+    values = device.model_dump(include=set(EDITABLE_FIELDS) | {"dev_eui"}, exclude_unset=True)
+    app_key = device.app_key.get_secret_value() if device.app_key is not None else None
     with conn.transaction():
         existing = repository.get_live(conn, device.dev_eui)
         if existing is None:
+            if app_key is not None:
+                values["app_key_encrypted"] = crypto.encrypt(settings, app_key)
             return "created", repository.insert(conn, tenant_id=tenant_id, values=values)
         if existing["tenant_id"] != tenant_id:
             raise DeviceConflict("DevEUI already registered by another tenant")
         changes = {k: v for k, v in values.items() if k in EDITABLE_FIELDS and existing[k] != v}
-        if "app_key_encrypted" in values and not existing["has_app_key"]:
-            changes["app_key_encrypted"] = values["app_key_encrypted"]
+        if app_key is not None and _stored_app_key(conn, settings, existing) != app_key:
+            changes["app_key_encrypted"] = crypto.encrypt(settings, app_key)
         if not changes:
             return "unchanged", existing
         repository.update(conn, existing["id"], changes)
         return "updated", {**existing, **changes}
+
+
+def _stored_app_key(
+    conn: psycopg.Connection, settings: Settings, device: dict[str, Any]
+) -> str | None:
+    token = repository.app_key_encrypted(conn, device["id"]) if device["has_app_key"] else None
+    return crypto.decrypt(settings, token) if token is not None else None
 
 
 def _rows(text: str) -> tuple[list[str], csv.DictReader[str]]:
@@ -98,8 +108,7 @@ def import_csv(
     check_header(header)
     results = []
     seen: dict[str, int] = {}
-    for row in reader:
-        line = reader.line_num
+    for line, row in _numbered(reader):
         values = {k: (v or "").strip() for k, v in row.items() if k and (v or "").strip()}
         if None in row:
             results.append(LineResult(line, values.get("dev_eui"), "error", "too many fields"))
@@ -116,11 +125,27 @@ def import_csv(
         seen[device.dev_eui] = line
         try:
             status, _ = register(conn, settings, tenant_id=tenant_id, device=device)
-        except (DeviceConflict, crypto.SecretKeyMissing) as exc:
+        except (DeviceConflict, crypto.SecretKeyMissing, ValueError) as exc:
             results.append(LineResult(line, device.dev_eui, "error", str(exc)))
+            continue
+        except (psycopg.DataError, psycopg.IntegrityError) as exc:
+            detail = f"refused by the database: {exc.diag.message_primary or exc}"
+            results.append(LineResult(line, device.dev_eui, "error", detail))
             continue
         results.append(LineResult(line, device.dev_eui, status))
     return results
+
+
+def _numbered(reader: csv.DictReader[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, row) pairs; a broken CSV becomes a ValueError naming the line."""
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise ValueError(f"line {reader.line_num}: malformed CSV: {exc}") from None
+        yield reader.line_num, row
 
 
 def _explain(exc: ValidationError) -> str:

@@ -111,6 +111,9 @@ def assemble(messages: list[Inbound], resolve: Resolver, *, fmt: str = "auto") -
         except chirpstack.EventError as exc:
             batch.reject(message, exc.reason, exc.detail)
             continue
+        except Exception as exc:  # a parser bug must cost one reject, never the pipeline
+            batch.reject(message, "invalid_event", f"{type(exc).__name__}: {exc}")
+            continue
         parsed.append((message, item))
     devices = resolve({item.dev_eui for _, item in parsed}) if parsed else {}
     seen: set[str] = set()
@@ -129,11 +132,25 @@ def assemble(messages: list[Inbound], resolve: Resolver, *, fmt: str = "auto") -
                 key=key,
                 dev_eui=item.dev_eui,
             )
-        elif isinstance(item, chirpstack.Uplink):
-            _add_uplink(batch, message, item, device, key)
         else:
-            _add_event(batch, item, device, key)
+            try:
+                _add(batch, message, item, device, key)
+            except Exception as exc:  # rows are only added once complete: nothing half-added
+                batch.reject(message, "invalid_event", f"{type(exc).__name__}: {exc}", key=key)
     return batch
+
+
+def _add(
+    batch: Batch,
+    message: Inbound,
+    item: chirpstack.Uplink | chirpstack.DeviceEvent,
+    device: DeviceRef,
+    key: str,
+) -> None:
+    if isinstance(item, chirpstack.Uplink):
+        _add_uplink(batch, message, item, device, key)
+    else:
+        _add_event(batch, item, device, key)
 
 
 def _key(item: chirpstack.Uplink | chirpstack.DeviceEvent) -> str:
@@ -145,69 +162,66 @@ def _key(item: chirpstack.Uplink | chirpstack.DeviceEvent) -> str:
 def _add_uplink(
     batch: Batch, message: Inbound, up: chirpstack.Uplink, device: DeviceRef, key: str
 ) -> None:
+    """Rows of one uplink; everything is computed before anything is added to the batch."""
     best = up.best_rx or {}
-    batch.uplinks.append(
-        (
-            up.time,
-            device.tenant_id,
-            device.id,
-            up.dev_eui,
-            up.dedup_id,
-            up.f_cnt,
-            up.f_port,
-            up.data,
-            up.confirmed,
-            up.dr,
-            up.adr,
-            up.frequency,
-            up.spreading_factor,
-            up.bandwidth,
-            best.get("gatewayId"),
-            best.get("rssi"),
-            best.get("snr"),
-            len(up.rx_info),
-            orjson.dumps(up.rx_info).decode(),
-            message.received_at,
-        )
-    )
-    batch.uplink_facts[key] = StoredUplink(
+    gateway, rssi, snr = best.get("gatewayId"), best.get("rssi"), best.get("snr")
+    row = (
         up.time,
         device.tenant_id,
         device.id,
         up.dev_eui,
+        up.dedup_id,
         up.f_cnt,
-        best.get("gatewayId"),
-        best.get("rssi"),
-        best.get("snr"),
-        tuple(rx.get("gatewayId", "") for rx in up.rx_info),
+        up.f_port,
+        up.data,
+        up.confirmed,
+        up.dr,
+        up.adr,
+        up.frequency,
+        up.spreading_factor,
+        up.bandwidth,
+        gateway,
+        rssi,
+        snr,
+        len(up.rx_info),
+        orjson.dumps(up.rx_info).decode(),
+        message.received_at,
     )
-    if up.f_port == 0:
-        return  # MAC commands only: nothing to decode
-    try:
-        decoded = codecs.decode(device.model, up.f_port, up.data)
-    except codecs.CodecError as exc:
-        batch.reject(
-            message,
-            "undecodable_payload",
-            str(exc),
-            key=key,
-            dev_eui=up.dev_eui,
-            tenant_id=device.tenant_id,
-        )
-        return
-    batch.readings[key] = [
-        StoredReading(
-            reading.timestamp or up.time + timedelta(seconds=reading.offset),
-            device.tenant_id,
-            device.id,
-            up.dev_eui,
-            device.model,
-            reading.quantity,
-            float(reading.value),
-        )
-        for reading in decoded
-        if math.isfinite(reading.value)
-    ]
+    gateways = tuple(str(rx.get("gatewayId", "")) for rx in up.rx_info)
+    fact = StoredUplink(
+        up.time, device.tenant_id, device.id, up.dev_eui, up.f_cnt, gateway, rssi, snr, gateways
+    )
+    readings: list[StoredReading] = []
+    if up.f_port != 0:  # fPort 0 carries MAC commands only
+        try:
+            decoded = codecs.decode(device.model, up.f_port, up.data)
+        except codecs.CodecError as exc:
+            batch.reject(
+                message,
+                "undecodable_payload",
+                str(exc),
+                key=key,
+                dev_eui=up.dev_eui,
+                tenant_id=device.tenant_id,
+            )
+            decoded = []
+        readings = [
+            StoredReading(
+                reading.timestamp or up.time + timedelta(seconds=reading.offset),
+                device.tenant_id,
+                device.id,
+                up.dev_eui,
+                device.model,
+                reading.quantity,
+                float(reading.value),
+            )
+            for reading in decoded
+            if math.isfinite(reading.value)
+        ]
+    batch.uplinks.append(row)
+    batch.uplink_facts[key] = fact
+    if readings:
+        batch.readings[key] = readings
 
 
 def _add_event(batch: Batch, event: chirpstack.DeviceEvent, device: DeviceRef, key: str) -> None:

@@ -98,8 +98,10 @@ def parse(
     return _device_event(event, get, dev_eui, payload)
 
 
-def normalise_dev_eui(value: str | None) -> str:
+def normalise_dev_eui(value: object) -> str:
     """16 lowercase hex digits, or EventError."""
+    if value is not None and not isinstance(value, str):
+        raise EventError("invalid_event", f"devEui is not a string: {value!r}")
     text = (value or "").strip().lower().replace("-", "").replace(":", "")
     if len(text) != 16 or any(c not in "0123456789abcdef" for c in text):
         raise EventError("invalid_event", f"missing or invalid devEui {value!r}")
@@ -141,14 +143,34 @@ def _parse_time(text: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _dedup_id(text: str | None, dev_eui: str, raw: bytes) -> uuid.UUID:
+def _dedup_id(text: object, dev_eui: str, raw: bytes) -> uuid.UUID:
     """The event's deduplicationId; a name-based UUID of the bytes when it has none."""
+    if text is not None and not isinstance(text, str):
+        raise EventError("invalid_event", f"deduplicationId is not a string: {text!r}")
     if text:
         try:
             return uuid.UUID(text)
         except ValueError:
             raise EventError("invalid_event", f"invalid deduplicationId {text!r}") from None
     return uuid.uuid5(_DEDUP_NAMESPACE, dev_eui + hashlib.sha256(raw).hexdigest())
+
+
+def _object(value: object, name: str) -> dict[str, Any]:
+    """A JSON object field (absent: empty), or EventError."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise EventError("invalid_event", f"{name} is not an object")
+    return value
+
+
+def _number(value: object, name: str) -> float | None:
+    """A JSON number field (absent: None), or EventError."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise EventError("invalid_event", f"{name} is not a number: {value!r}")
+    return value
 
 
 class _JsonFields:
@@ -158,15 +180,16 @@ class _JsonFields:
         self.body = body
 
     def dev_eui(self) -> str | None:
-        info = self.body.get("deviceInfo")
-        return info.get("devEui") if isinstance(info, dict) else None
+        return _object(self.body.get("deviceInfo"), "deviceInfo").get("devEui")
 
     def dedup(self) -> str | None:
         return self.body.get("deduplicationId")
 
     def time(self) -> datetime | None:
         value = self.body.get("time")
-        return _parse_time(value) if isinstance(value, str) else None
+        if value is not None and not isinstance(value, str):
+            raise EventError("invalid_event", f"time is not a string: {value!r}")
+        return _parse_time(value)
 
     def int_(self, name: str) -> int:
         """A number field; absent means zero in the protobuf JSON mapping."""
@@ -189,32 +212,40 @@ class _JsonFields:
             raise EventError("invalid_event", "data is not base64") from None
 
     def tx(self) -> tuple[int | None, int | None, int | None]:
-        tx = self.body.get("txInfo") or {}
-        lora = ((tx.get("modulation") or {}).get("lora")) or {}
-        return tx.get("frequency"), lora.get("spreadingFactor"), lora.get("bandwidth")
+        tx = _object(self.body.get("txInfo"), "txInfo")
+        lora = _object(_object(tx.get("modulation"), "modulation").get("lora"), "lora")
+        values = (
+            _number(tx.get("frequency"), "frequency"),
+            _number(lora.get("spreadingFactor"), "spreadingFactor"),
+            _number(lora.get("bandwidth"), "bandwidth"),
+        )
+        return tuple(None if v is None else int(v) for v in values)  # type: ignore[return-value]
 
     def rx_info(self) -> list[dict[str, Any]]:
         items = self.body.get("rxInfo") or []
         if not isinstance(items, list):
             raise EventError("invalid_event", "rxInfo is not a list")
-        return [_rx_from_json(rx) for rx in items if isinstance(rx, dict)]
+        return [_rx_from_json(_object(rx, "rxInfo item")) for rx in items]
 
     def as_dict(self) -> dict[str, Any]:
         return self.body
 
-    def status(self) -> tuple[float | None, int | None, bool]:
+    def status(self) -> tuple[float | None, int | None]:
         body = self.body
         unavailable = body.get("batteryLevelUnavailable", False) or body.get(
             "externalPowerSource", False
         )
-        battery = None if unavailable else body.get("batteryLevel", 0.0)
-        return battery, body.get("margin", 0), bool(body.get("externalPowerSource", False))
+        battery = None if unavailable else _number(body.get("batteryLevel", 0.0), "batteryLevel")
+        margin = _number(body.get("margin", 0), "margin")
+        return battery, None if margin is None else int(margin)
 
 
 def _rx_from_json(rx: dict[str, Any]) -> dict[str, Any]:
-    kept: dict[str, Any] = {
-        k: rx[k] for k in ("gatewayId", "rssi", "snr", "channel", "gwTime", "nsTime") if k in rx
-    }
+    kept: dict[str, Any] = {k: rx[k] for k in ("gatewayId", "gwTime", "nsTime") if k in rx}
+    for name in ("rssi", "snr", "channel"):
+        value = _number(rx.get(name), name)
+        if value is not None:
+            kept[name] = value
     location = rx.get("location")
     if isinstance(location, dict):
         kept["location"] = {
@@ -288,10 +319,10 @@ class _ProtoFields:
 
         return MessageToDict(self.message)
 
-    def status(self) -> tuple[float | None, int | None, bool]:
+    def status(self) -> tuple[float | None, int | None]:
         m = self.message
         unavailable = m.battery_level_unavailable or m.external_power_source
-        return (None if unavailable else m.battery_level), m.margin, m.external_power_source
+        return (None if unavailable else m.battery_level), m.margin
 
 
 def _event_time(get: _JsonFields | _ProtoFields) -> datetime:
@@ -334,7 +365,7 @@ def _device_event(
     key = dedup or hashlib.sha256(raw).hexdigest()
     readings: list[tuple[str, float]] = []
     if kind == "status":
-        battery, margin, _external = get.status()
+        battery, margin = get.status()
         if battery is not None:
             readings.append(("battery", float(battery)))
         if margin is not None:

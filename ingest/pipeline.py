@@ -175,14 +175,15 @@ class Pipeline:
             self._publish(item)
 
     def _write_all(self, messages: list[Inbound]) -> list[store.Written]:
-        """Write the batch; on a data error, isolate the message that causes it."""
+        """Write the batch; on any other error than a lost connection, isolate the message
+        that causes it and store it as a reject, so that one bad event never blocks the rest."""
         batch = assemble(messages, self._resolve, fmt=self.fmt)
         conn = self._connection()
         try:
             return [self._write(conn, batch)]
         except psycopg.OperationalError:
             raise
-        except psycopg.Error as exc:
+        except Exception as exc:
             if len(messages) == 1:
                 return [self._write(conn, _storage_reject(messages[0], exc))]
             log.warning("batch failed (%s); writing its messages one by one", exc)
@@ -215,7 +216,7 @@ class Pipeline:
         return False
 
 
-def _storage_reject(message: Inbound, exc: psycopg.Error) -> Batch:
+def _storage_reject(message: Inbound, exc: Exception) -> Batch:
     batch = Batch()
     batch.reject(message, "storage_error", f"{type(exc).__name__}: {exc}")
     return batch

@@ -10,6 +10,7 @@ CREATE TABLE tenants (
 
 CREATE TABLE timeseries_tables (
     name            text PRIMARY KEY,
+    engine          text NOT NULL CHECK (engine IN ('timescaledb', 'native')),
     time_column     text NOT NULL,
     interval_days   integer NOT NULL CHECK (interval_days > 0),
     retention_days  integer NOT NULL CHECK (retention_days > 0)

@@ -1,0 +1,77 @@
+"""Acceptance: `civicsense demo` on embedded defaults shows readings of every device kind
+through the API within a minute, and stops cleanly on Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from core.embedded import free_port
+from ingest.simulator import demo_fleet
+from tests.kit.waiting import wait_until
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_demo_shows_readings_of_every_kind_within_a_minute(tmp_path: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CIVICSENSE_")}
+    env["PYTHONPATH"] = str(ROOT)
+    log = (tmp_path / "demo.log").open("wb")
+    command = [
+        sys.executable,
+        "-m",
+        "core",
+        "demo",
+        "--devices",
+        "12",
+        "--rate",
+        "30",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(tmp_path / "demo"),
+    ]
+    started = time.monotonic()
+    demo = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
+    try:
+        token_file = tmp_path / "demo" / "api_token"
+        wait_until(token_file.exists, timeout=60)
+        headers = {"Authorization": f"Bearer {token_file.read_text().strip()}"}
+        base = f"http://127.0.0.1:{port}/api/v1"
+        wait_until(lambda: _get(f"{base}/health", {}) is not None, timeout=60)
+        one_per_kind = {d.kind: d for d in demo_fleet(12)}
+        assert set(one_per_kind) == {"parking", "air", "leak"}
+        for kind, device in one_per_kind.items():
+            readings = wait_until(
+                lambda d=device: _get(f"{base}/devices/{d.dev_eui}/readings", headers),
+                timeout=max(1.0, 60 - (time.monotonic() - started)),
+            )
+            quantities = {r["quantity"] for r in readings}
+            expected = {"parking": "occupied", "air": "co2", "leak": "leak"}[kind]
+            assert expected in quantities, (kind, quantities)
+        assert time.monotonic() - started < 60
+    finally:
+        demo.send_signal(signal.SIGINT)
+        code = demo.wait(60)
+        log.close()
+    output = (tmp_path / "demo.log").read_text()
+    assert code == 0, output[-3000:]
+    assert "Traceback" not in output, output[-3000:]
+    assert not (tmp_path / "demo" / "postgres" / "postmaster.pid").exists()
+
+
+def _get(url: str, headers: dict[str, str]) -> list | dict | None:
+    try:
+        response = httpx.get(url, headers=headers, timeout=5)
+    except httpx.HTTPError:
+        return None
+    if response.status_code != 200:
+        return None
+    return response.json() or None
