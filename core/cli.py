@@ -24,6 +24,8 @@ def cli(ctx: click.Context, database_url: str | None, mqtt_url: str | None, log_
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    for chatty in ("yoyo", "apscheduler"):
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
     warnings.filterwarnings("ignore", module="platformdirs")
     overrides = {k: v for k, v in (("database_url", database_url), ("mqtt_url", mqtt_url)) if v}
     ctx.obj = Settings(**overrides)  # type: ignore[arg-type]

@@ -76,7 +76,11 @@ class EmbeddedPostgres:
         command = [str(self._bin / args[0]), *args[1:]]
         if self._user:
             command = ["runuser", "-u", self._user, "--", *command]
-        result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+        # a new session: Ctrl-C in the terminal reaches civicsense, which stops the server
+        # itself after flushing, instead of the server dying first
+        result = subprocess.run(
+            command, capture_output=True, text=True, env=env, check=False, start_new_session=True
+        )
         if result.returncode != 0:
             raise RuntimeError(
                 f"{args[0]} failed: {result.stderr.strip() or result.stdout.strip()}"
@@ -180,6 +184,7 @@ class EmbeddedBroker:
                 [str(self._mosquitto), "-c", str(conf)],
                 stdout=subprocess.DEVNULL,
                 stderr=(self.data_dir / "mosquitto.log").open("ab"),
+                start_new_session=True,
             )
         else:
             self._start_amqtt()

@@ -31,6 +31,7 @@ def start(settings: Settings) -> BackgroundScheduler:
                 seconds=job.every_seconds,
                 args=(job.name, job.target, settings),
                 id=job.name,
+                name=job.name,
                 next_run_time=datetime.now(UTC),
                 coalesce=True,
                 max_instances=1,

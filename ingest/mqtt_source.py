@@ -109,6 +109,7 @@ class MqttSource:
         self.client.on_message = self._on_message
         self.client.reconnect_delay_set(min_delay=1, max_delay=10)
         self._generation = 0
+        self._stopping = False
         self._lock = threading.Lock()
         self.connected = threading.Event()
 
@@ -132,6 +133,7 @@ class MqttSource:
 
     def stop(self) -> None:
         """Disconnect; unacknowledged messages stay with the broker for the next start."""
+        self._stopping = True
         self.client.disconnect()
         self.client.loop_stop()
 
@@ -147,7 +149,10 @@ class MqttSource:
         with self._lock:
             self._generation += 1  # packet ids of the old connection are void
         self.connected.clear()
-        log.warning("disconnected from broker: %s", reason_code)
+        if self._stopping:
+            log.info("disconnected from broker")
+        else:
+            log.warning("disconnected from broker (%s); reconnecting", reason_code)
 
     def _on_message(self, _client, _userdata, message: mqtt.MQTTMessage) -> None:
         generation = self._generation

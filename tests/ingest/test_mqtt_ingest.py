@@ -53,3 +53,29 @@ def test_ten_thousand_mixed_events_store_exactly_the_unique_valid_ones(
     assert worker.pipeline.wait_idle(60)
     assert worker.pipeline.stats.received == TOTAL
     assert stored(database_url) == expected_counts(expected)
+
+
+def test_two_workers_of_one_shared_group_split_the_load_without_loss_or_duplicate(
+    conn: psycopg.Connection,
+    worker_settings: Settings,
+    database_url: str,
+    broker: EmbeddedBroker,
+) -> None:
+    if broker.kind != "mosquitto":
+        pytest.skip("shared subscriptions are an MQTT 5 feature (mosquitto)")
+    messages, expected, registered, fleet = build_stream(4000, seed=3)
+    register_fleet(conn, worker_settings, [d for d in fleet if d.dev_eui in registered])
+    group = worker_settings.model_copy(update={"mqtt_shared_group": f"g{os.getpid()}"})
+    workers = [start_worker(group, client_id=f"shared-{os.getpid()}-{i}") for i in range(2)]
+    try:
+        assert all(w.source.connected.wait(10) for w in workers)
+        publish_all(worker_settings.mqtt_url, messages)
+        received = lambda: sum(w.pipeline.stats.received for w in workers)  # noqa: E731
+        wait_until(lambda: received() >= len(messages), timeout=120, interval=0.2)
+        assert all(w.pipeline.wait_idle(60) for w in workers)
+        assert received() == len(messages)
+        assert all(w.pipeline.stats.received > len(messages) // 4 for w in workers)
+        assert stored(database_url) == expected_counts(expected)
+    finally:
+        for w in workers:
+            w.stop()
