@@ -22,7 +22,6 @@ from ingest.simulator.fleet import TOWN_CENTRE
 
 PARIS = ZoneInfo("Europe/Paris")
 TUESDAY = datetime(2024, 3, 12, tzinfo=PARIS)
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "chirpstack-events"
 TYPES: dict[str, type[Message]] = {"up": UplinkEvent, "join": JoinEvent, "status": StatusEvent}
 PLAUSIBLE = {
     "occupied": (0, 1),
@@ -148,8 +147,8 @@ def test_a_mixed_day_holds_json_and_protobuf_events_that_all_parse(day: Parsed) 
     assert {e.payload.startswith(b"{") for e, _ in valid} == {True, False}
 
 
-def test_json_looks_like_chirpstack_s(day: Parsed) -> None:
-    sample = json.loads((SAMPLES / "up_elsys-ers-co2.json").read_text())
+def test_json_looks_like_chirpstack_s(day: Parsed, shared_dir: Path) -> None:
+    sample = json.loads((shared_dir / "chirpstack-events" / "up_elsys-ers-co2.json").read_text())
     event = next(e for e, _ in uplinks(day) if e.payload.startswith(b"{"))
     document = json.loads(event.payload)
 
