@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Iterable
 
 import psycopg
 
@@ -12,30 +13,34 @@ from core.settings import Settings
 from devices import service
 from devices.models import DeviceCreate
 
-from .simulator import FleetSimulator, demo_fleet, publish
+from .simulator import FleetSimulator, SimDevice, demo_fleet, publish
 from .worker import start_worker
 
 DEMO_TENANT = tenants.TenantCreate(slug="demo", name="Ville de Démo")
 
 
+def register_fleet(
+    conn: psycopg.Connection, settings: Settings, tenant_id: int, fleet: Iterable[SimDevice]
+) -> None:
+    """Register simulated devices in a tenant (idempotent)."""
+    for device in fleet:
+        bay = device.place if device.kind == "parking" else None
+        registration = DeviceCreate(
+            dev_eui=device.dev_eui,
+            model=device.model,
+            name=device.name,
+            site=device.site,
+            bay=bay,
+            lat=device.lat,
+            lon=device.lon,
+        )
+        service.register(conn, settings, tenant_id=tenant_id, device=registration)
+
+
 def seed(conn: psycopg.Connection, settings: Settings, *, devices: int) -> None:
     """Register the simulated fleet in the demo tenant (idempotent)."""
     tenant_id = tenants.get_or_create(conn, DEMO_TENANT)
-    for device in demo_fleet(devices):
-        service.register(
-            conn,
-            settings,
-            tenant_id=tenant_id,
-            device=DeviceCreate(
-                dev_eui=device.dev_eui,
-                model=device.model,
-                name=device.name,
-                site=device.site,
-                bay=device.place if device.kind == "parking" else None,
-                lat=device.lat,
-                lon=device.lon,
-            ),
-        )
+    register_fleet(conn, settings, tenant_id, demo_fleet(devices))
 
 
 def services(

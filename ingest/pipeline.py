@@ -15,11 +15,13 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import psycopg
 from tenacity import Retrying, retry_if_exception_type, stop_any, wait_exponential
 
 from core.events import EventBus
+from core.settings import Settings
 from devices.lookup import DeviceCache, DeviceRef
 
 from . import store
@@ -79,6 +81,19 @@ class Pipeline:
         self._thread: threading.Thread | None = None
         self._conn: psycopg.Connection | None = None
         self.idle = threading.Event()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, bus: EventBus, **options: Any) -> Pipeline:
+        """A pipeline configured by `settings` (batching, format, device cache)."""
+        return cls(
+            settings.database_url,
+            bus,
+            batch_size=settings.batch_size,
+            batch_max_age=settings.batch_max_age_ms / 1000,
+            fmt=settings.event_format,
+            device_cache=DeviceCache(settings.device_cache_seconds),
+            **options,
+        )
 
     def submit(self, message: Inbound) -> None:
         """Queue a message (thread-safe); it is acknowledged after its batch commits."""

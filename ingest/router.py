@@ -31,14 +31,7 @@ router = APIRouter(prefix="/ingest", tags=["ingest"])
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Run a pipeline for HTTP events while the app runs."""
-    settings = app.state.settings
-    pipeline = Pipeline(
-        settings.database_url,
-        bus,
-        batch_size=settings.batch_size,
-        batch_max_age=settings.batch_max_age_ms / 1000,
-        fmt=settings.event_format,
-    )
+    pipeline = Pipeline.from_settings(app.state.settings, bus)
     pipeline.start()
     app.state.ingest_pipeline = pipeline
     try:

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 from core.events import bus
 from core.settings import Settings
-from devices.lookup import DeviceCache
 
 from .mqtt_source import MqttSource
 from .pipeline import Pipeline
@@ -35,15 +34,7 @@ def start_worker(
     settings: Settings, *, client_id: str | None = None, keep_latencies: bool = False
 ) -> Worker:
     """Start the pipeline thread and the MQTT network thread."""
-    pipeline = Pipeline(
-        settings.database_url,
-        bus,
-        batch_size=settings.batch_size,
-        batch_max_age=settings.batch_max_age_ms / 1000,
-        fmt=settings.event_format,
-        device_cache=DeviceCache(settings.device_cache_seconds),
-        keep_latencies=keep_latencies,
-    )
+    pipeline = Pipeline.from_settings(settings, bus, keep_latencies=keep_latencies)
     pipeline.start()
     source = MqttSource(
         settings.mqtt_url,

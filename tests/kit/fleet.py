@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -14,8 +13,8 @@ from google.protobuf import json_format
 
 from core import tenants
 from core.settings import Settings
-from devices import codecs, service
-from devices.models import DeviceCreate
+from devices import codecs
+from ingest import demo
 from ingest.simulator.fleet import SimDevice
 
 _TYPES = {
@@ -30,20 +29,7 @@ def register_fleet(
 ) -> int:
     """Create tenant `slug` and register `devices` in it; returns the tenant id."""
     tenant_id = tenants.get_or_create(conn, tenants.TenantCreate(slug=slug, name=slug.title()))
-    for device in devices:
-        service.register(
-            conn,
-            settings,
-            tenant_id=tenant_id,
-            device=DeviceCreate(
-                dev_eui=device.dev_eui,
-                model=device.model,
-                name=device.name,
-                site=device.site,
-                lat=device.lat,
-                lon=device.lon,
-            ),
-        )
+    demo.register_fleet(conn, settings, tenant_id, devices)
     return tenant_id
 
 
@@ -97,8 +83,3 @@ def other_format(kind: str, payload: bytes) -> bytes:
     if payload.lstrip()[:1] == b"{":
         return bytes(message.SerializeToString())
     return json_format.MessageToJson(message).encode()
-
-
-def b64(data: bytes) -> str:
-    """Base64 text of `data`."""
-    return base64.b64encode(data).decode()

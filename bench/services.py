@@ -1,0 +1,96 @@
+"""The real services under test: an embedded, durable PostgreSQL and a mosquitto broker."""
+
+from __future__ import annotations
+
+import contextlib
+import platform
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+import psycopg
+
+from core import migrate
+from core.embedded import EmbeddedBroker, EmbeddedPostgres
+from core.settings import Settings
+
+INGEST_TABLES = ("uplinks", "device_events", "readings", "ingest_rejects")
+
+
+@dataclass
+class Services:
+    """Running PostgreSQL and broker, and the settings that point at them."""
+
+    postgres: EmbeddedPostgres
+    broker: EmbeddedBroker
+    settings: Settings
+
+    @property
+    def database_url(self) -> str:
+        """The benchmark database (the server's `postgres` database, migrated)."""
+        return self.settings.database_url
+
+    def reset(self) -> None:
+        """Empty the ingest tables and checkpoint, so every phase starts alike."""
+        with psycopg.connect(self.database_url, autocommit=True) as conn:
+            conn.execute(f"TRUNCATE {', '.join(INGEST_TABLES)}")
+            conn.execute("CHECKPOINT")
+
+    def counts(self) -> dict[str, int]:
+        """Rows in each ingest table."""
+        with psycopg.connect(self.database_url, autocommit=True) as conn:
+            return {
+                table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # type: ignore[index]
+                for table in INGEST_TABLES
+            }
+
+    def processes(self) -> dict[str, list[psutil.Process]]:
+        """The broker's and PostgreSQL's processes right now (for CPU accounting)."""
+        broker = [p for p in psutil.Process().children() if p.name() == "mosquitto"]
+        pid_file = self.postgres.data_dir / "postmaster.pid"
+        postmaster = psutil.Process(int(pid_file.read_text().split()[0]))
+        return {"mosquitto": broker, "postgres": [postmaster, *postmaster.children(True)]}
+
+    def versions(self) -> dict[str, str]:
+        """Server and broker versions, for the report."""
+        with psycopg.connect(self.database_url, autocommit=True) as conn:
+            row = conn.execute("SHOW server_version").fetchone()
+            fsync = conn.execute("SHOW fsync").fetchone()
+            sync_commit = conn.execute("SHOW synchronous_commit").fetchone()
+        mosquitto = subprocess.run(
+            ["mosquitto", "-h"], capture_output=True, text=True, check=False
+        ).stdout.splitlines()
+        return {
+            "postgresql": row[0] if row else "?",
+            "postgresql_fsync": fsync[0] if fsync else "?",
+            "postgresql_synchronous_commit": sync_commit[0] if sync_commit else "?",
+            "broker": self.broker.kind,
+            "mosquitto": mosquitto[0] if mosquitto else "n/a",
+            "python": platform.python_version(),
+        }
+
+
+@contextlib.contextmanager
+def running(data_dir: Path, **knobs: object) -> Iterator[Services]:
+    """Start PostgreSQL (fsync on) and the broker in `data_dir`, migrate, yield, stop."""
+    postgres = EmbeddedPostgres(data_dir / "pg", durable=True)
+    broker = EmbeddedBroker(data_dir / "mqtt")
+    postgres.start()
+    try:
+        broker.start()
+        try:
+            settings = Settings(
+                _env_file=None,  # type: ignore[call-arg]
+                database_url=postgres.url,
+                mqtt_url=broker.url,
+                data_dir=str(data_dir),
+                **knobs,  # type: ignore[arg-type]
+            )
+            migrate.upgrade(settings, postgres.url)
+            yield Services(postgres, broker, settings)
+        finally:
+            broker.stop()
+    finally:
+        postgres.stop()
