@@ -11,9 +11,10 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -22,6 +23,8 @@ from google.protobuf.message import DecodeError
 
 STORED_EVENTS = ("up", "join", "status", "log")
 IGNORED_EVENTS = ("ack", "txack", "location", "integration")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_HEX16 = re.compile(r"[0-9a-f]{16}")
 _DEDUP_NAMESPACE = uuid.UUID("6f1d3c52-8a0e-4b8e-9d39-2b7c1f5e0a11")
 
 
@@ -103,7 +106,7 @@ def normalise_dev_eui(value: object) -> str:
     if value is not None and not isinstance(value, str):
         raise EventError("invalid_event", f"devEui is not a string: {value!r}")
     text = (value or "").strip().lower().replace("-", "").replace(":", "")
-    if len(text) != 16 or any(c not in "0123456789abcdef" for c in text):
+    if not _HEX16.fullmatch(text):
         raise EventError("invalid_event", f"missing or invalid devEui {value!r}")
     return text
 
@@ -255,9 +258,12 @@ def _rx_from_json(rx: dict[str, Any]) -> dict[str, Any]:
 
 
 def _timestamp_text(message: Any, name: str) -> str | None:
+    """RFC 3339 text of a Timestamp field, microseconds, as ChirpStack's JSON has it."""
     if not message.HasField(name):
         return None
-    return str(getattr(message, name).ToJsonString())
+    stamp = getattr(message, name)
+    when = _EPOCH + timedelta(seconds=stamp.seconds, microseconds=stamp.nanos // 1000)
+    return when.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 _PROTO_NAMES = {"fPort": "f_port", "fCnt": "f_cnt", "dr": "dr"}

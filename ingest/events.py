@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class StoredReading:
-    """A decoded reading now in the database."""
+class StoredReading(NamedTuple):
+    """A decoded reading now in the database (a named tuple: there are many)."""
 
     time: datetime
     tenant_id: int
@@ -19,8 +19,7 @@ class StoredReading:
     value: float
 
 
-@dataclass(frozen=True, slots=True)
-class StoredUplink:
+class StoredUplink(NamedTuple):
     """Radio facts of an uplink now in the database (for device health)."""
 
     time: datetime

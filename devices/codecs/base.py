@@ -5,18 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 
 class CodecError(ValueError):
     """A payload that does not fit its model's format (truncated, unknown channel...)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Reading:
+class Reading(NamedTuple):
     """One decoded value in the readings vocabulary of DESIGN.md.
 
     `offset` (seconds, usually negative) places a value before the uplink time;
     `timestamp` is an absolute time carried by the frame itself (history records).
+    A named tuple: decoding creates millions of them, and tuples are the cheapest.
     """
 
     quantity: str

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from .base import CodecError, Encoder, Quantity, Reading, register
@@ -79,10 +79,11 @@ class Record:
     values: tuple[Value, ...] = ()
     history: bool = False
     skip: int = 0
+    length: int = field(init=False)
 
-    @property
-    def length(self) -> int:
-        return (4 if self.history else 0) + sum(value.size for value in self.values) + self.skip
+    def __post_init__(self) -> None:
+        size = (4 if self.history else 0) + sum(value.size for value in self.values) + self.skip
+        object.__setattr__(self, "length", size)
 
     def readings(self, body: bytes) -> list[Reading]:
         at, timestamp = 0, None
