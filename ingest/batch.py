@@ -165,6 +165,7 @@ def _add_uplink(
     """Rows of one uplink; everything is computed before anything is added to the batch."""
     best = up.best_rx or {}
     gateway, rssi, snr = best.get("gatewayId"), best.get("rssi"), best.get("snr")
+    rssi = None if rssi is None else round(rssi)  # JSON may say -88.0
     row = (
         up.time,
         device.tenant_id,

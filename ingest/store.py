@@ -17,32 +17,71 @@ from .events import StoredReading, StoredUplink
 
 log = logging.getLogger("civicsense.ingest.store")
 
-UPLINK_COLUMNS = (
-    "time, tenant_id, device_id, dev_eui, dedup_id, f_cnt, f_port, payload, confirmed, dr, adr,"
-    " frequency, spreading_factor, bandwidth, gateway_id, rssi, snr, gateway_count, rx_info,"
-    " received_at"
-)
-EVENT_COLUMNS = "time, tenant_id, device_id, dev_eui, kind, event_key, body"
-READING_COLUMNS = "time, tenant_id, device_id, quantity, value"
-REJECT_COLUMNS = (
-    "received_at, tenant_id, source, topic, event, dev_eui, reason, detail, fingerprint, raw"
-)
+Columns = tuple[tuple[str, str], ...]
 
+# (column, type) in COPY order: binary COPY needs the types, and is ~5x cheaper per row
+UPLINK_TYPES: Columns = (
+    ("time", "timestamptz"), ("tenant_id", "int8"), ("device_id", "int8"), ("dev_eui", "text"),
+    ("dedup_id", "uuid"), ("f_cnt", "int8"), ("f_port", "int4"), ("payload", "bytea"),
+    ("confirmed", "bool"), ("dr", "int4"), ("adr", "bool"), ("frequency", "int8"),
+    ("spreading_factor", "int4"), ("bandwidth", "int4"), ("gateway_id", "text"),
+    ("rssi", "int4"), ("snr", "float4"), ("gateway_count", "int4"), ("rx_info", "jsonb"),
+    ("received_at", "timestamptz"),
+)  # fmt: skip
+EVENT_TYPES: Columns = (
+    ("time", "timestamptz"), ("tenant_id", "int8"), ("device_id", "int8"), ("dev_eui", "text"),
+    ("kind", "text"), ("event_key", "text"), ("body", "jsonb"),
+)  # fmt: skip
+READING_TYPES: Columns = (
+    ("time", "timestamptz"), ("tenant_id", "int8"), ("device_id", "int8"),
+    ("quantity", "text"), ("value", "float8"),
+)  # fmt: skip
+REJECT_TYPES: Columns = (
+    ("received_at", "timestamptz"), ("tenant_id", "int8"), ("source", "text"), ("topic", "text"),
+    ("event", "text"), ("dev_eui", "text"), ("reason", "text"), ("detail", "text"),
+    ("fingerprint", "bytea"), ("raw", "bytea"),
+)  # fmt: skip
+
+
+def _names(columns: Columns) -> str:
+    return ", ".join(name for name, _ in columns)
+
+
+UPLINK_COLUMNS = _names(UPLINK_TYPES)
+EVENT_COLUMNS = _names(EVENT_TYPES)
+READING_COLUMNS = _names(READING_TYPES)
+REJECT_COLUMNS = _names(REJECT_TYPES)
+
+
+def _staged(columns: Columns) -> Columns:
+    """Staging tables hold JSON as text (rows carry orjson's text); INSERT casts it."""
+    return tuple((name, "text" if kind == "jsonb" else kind) for name, kind in columns)
+
+
+def _stage_select(columns: Columns, cast: str) -> str:
+    return ", ".join(
+        f"{name}::{cast} AS {name}" if kind == "jsonb" else name for name, kind in columns
+    )
+
+
+_STAGES = (
+    ("stage_uplinks", UPLINK_TYPES, "uplinks"),
+    ("stage_events", EVENT_TYPES, "device_events"),
+    ("stage_rejects", REJECT_TYPES, "ingest_rejects"),
+)
 _STAGING = tuple(
     f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS"
-    f" AS SELECT {columns} FROM {table} WITH NO DATA"
-    for stage, columns, table in (
-        ("stage_uplinks", UPLINK_COLUMNS, "uplinks"),
-        ("stage_events", EVENT_COLUMNS, "device_events"),
-        ("stage_rejects", REJECT_COLUMNS, "ingest_rejects"),
-    )
+    f" AS SELECT {_stage_select(columns, 'text')} FROM {table} WITH NO DATA"
+    for stage, columns, table in _STAGES
 )
 _INSERT_UPLINKS = (
-    f"INSERT INTO uplinks ({UPLINK_COLUMNS}) SELECT {UPLINK_COLUMNS} FROM stage_uplinks"
+    f"INSERT INTO uplinks ({UPLINK_COLUMNS})"
+    f" SELECT {_stage_select(UPLINK_TYPES, 'jsonb')} FROM stage_uplinks"
     " ON CONFLICT DO NOTHING RETURNING dedup_id::text"
 )
 _INSERT_EVENTS = (
-    f"INSERT INTO device_events ({EVENT_COLUMNS}) SELECT {EVENT_COLUMNS} FROM stage_events"
+    f"INSERT INTO device_events ({EVENT_COLUMNS})"
+    f" SELECT {_stage_select(EVENT_TYPES, 'jsonb')} FROM stage_events"
     " ON CONFLICT DO NOTHING RETURNING kind || ':' || event_key"
 )
 _INSERT_REJECTS = (
@@ -69,10 +108,11 @@ def prepare(conn: psycopg.Connection) -> None:
             conn.execute(statement)
 
 
-def _copy(cur: psycopg.Cursor, table: str, columns: str, rows: list[tuple]) -> None:
+def _copy(cur: psycopg.Cursor, table: str, columns: Columns, rows: list[tuple]) -> None:
     if not rows:
         return
-    with cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+    with cur.copy(f"COPY {table} ({_names(columns)}) FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types([kind for _, kind in columns])
         for row in rows:
             copy.write_row(row)
 
@@ -82,11 +122,11 @@ def write(conn: psycopg.Connection, batch: Batch) -> Written:
     with conn.transaction(), conn.cursor() as cur:
         new_keys: set[str] = set()
         if batch.uplinks:
-            _copy(cur, "stage_uplinks", UPLINK_COLUMNS, batch.uplinks)
+            _copy(cur, "stage_uplinks", _staged(UPLINK_TYPES), batch.uplinks)
             new_keys.update(row[0] for row in cur.execute(_INSERT_UPLINKS).fetchall())
         new_events = 0
         if batch.events:
-            _copy(cur, "stage_events", EVENT_COLUMNS, batch.events)
+            _copy(cur, "stage_events", _staged(EVENT_TYPES), batch.events)
             event_keys = [row[0] for row in cur.execute(_INSERT_EVENTS).fetchall()]
             new_events = len(event_keys)
             new_keys.update(event_keys)
@@ -96,12 +136,12 @@ def write(conn: psycopg.Connection, batch: Batch) -> Written:
         _copy(
             cur,
             "readings",
-            READING_COLUMNS,
+            READING_TYPES,
             [(r.time, r.tenant_id, r.device_id, r.quantity, r.value) for r in readings],
         )
         rejects = 0
         if batch.rejects:
-            _copy(cur, "stage_rejects", REJECT_COLUMNS, batch.rejects)
+            _copy(cur, "stage_rejects", REJECT_TYPES, batch.rejects)
             rejects = cur.execute(_INSERT_REJECTS).rowcount
     uplinks = tuple(fact for key, fact in batch.uplink_facts.items() if key in new_keys)
     conflicts = len(batch.uplinks) + len(batch.events) - len(uplinks) - new_events
