@@ -23,7 +23,7 @@ from .crypto import new_key
 from .embedded import EmbeddedBroker, EmbeddedPostgres
 from .registry import modules, resolve
 from .serve import run_server
-from .settings import Settings
+from .settings import Settings, redact_url
 
 log = logging.getLogger("civicsense.demo")
 
@@ -116,8 +116,8 @@ def _print_welcome(settings: Settings, paths: list[str]) -> None:
         "",
         "civicsense demo is running (Ctrl-C stops everything)",
         f"  API docs      {base}/docs",
-        f"  database      {settings.database_url}",
-        f"  MQTT broker   {settings.mqtt_url}",
+        f"  database      {redact_url(settings.database_url)}",
+        f"  MQTT broker   {redact_url(settings.mqtt_url)}",
         f"  API token     {token}",
         "  Try:",
         *(f"    curl -H 'Authorization: Bearer {token}' {base}{path}" for path in paths),
