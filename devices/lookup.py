@@ -66,11 +66,3 @@ class DeviceCache:
                 self._entries[dev_eui] = (now + (self.ttl if ref else self.unknown_ttl), ref)
         found.update(fetched)
         return found
-
-    def forget(self, dev_eui: str | None = None) -> None:
-        """Drop one entry, or all of them."""
-        with self._lock:
-            if dev_eui is None:
-                self._entries.clear()
-            else:
-                self._entries.pop(dev_eui, None)

@@ -46,13 +46,6 @@ class Stats:
     rejects: Counter[str] = field(default_factory=Counter)
     latencies: list[float] = field(default_factory=list)
 
-    @property
-    def committed(self) -> int:
-        """Messages whose batch committed."""
-        return (
-            self.uplinks + self.events + self.duplicates + self.ignored + sum(self.rejects.values())
-        )
-
 
 class Pipeline:
     """The batching writer thread and its database connection."""
