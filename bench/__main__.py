@@ -5,6 +5,9 @@ Phases, each on empty tables of the same durable PostgreSQL:
    the worker in its own process; first publish → last uplink committed;
 1b. backlog drain: the same events queued in the worker's broker session first, then
    drained by the worker alone (its capacity without the publisher on the same cores);
+1c. throughput, 2 workers: phase 1 with two worker processes on one MQTT 5 shared
+   subscription (the documented scale-out), timed to the last commit of either;
+1d. backlog drain, 2 workers: phase 1b with both members' sessions holding the backlog;
 2. latency: events published at --rate for --duration s, stamped with the wall clock;
    commit time − ChirpStack `time` per uplink, recorded in the worker;
 3. baselines on the rows `ingest.batch.assemble` builds from the same events:
@@ -100,6 +103,10 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         results["throughput"] = phases.throughput(svc, events, workdir)
         step("1b. backlog drain: events queued in the broker first, then the worker alone")
         results["backlog_drain"] = phases.backlog_drain(svc, events, workdir)
+        step("1c. throughput, 2 workers on a shared subscription: unpaced publish → committed")
+        results["shared_throughput"] = phases.shared_throughput(svc, events, workdir)
+        step("1d. backlog drain, 2 workers: events queued in both sessions, then drained")
+        results["shared_drain"] = phases.shared_drain(svc, events, workdir)
         step(f"2. latency: {args.rate:,.0f} events/s for {args.duration:.0f} s")
         simulator = fleet.simulator(devices, fmt=args.format, seed=2)
         results["latency"] = phases.latency(

@@ -1,13 +1,16 @@
-"""The measured phases: worker throughput, worker latency, and the two database baselines.
+"""The measured phases: worker throughput (one worker, then two on a shared subscription),
+worker latency, and the two database baselines.
 
-Each phase starts from empty ingest tables (TRUNCATE + CHECKPOINT) on the same server.
+Each phase starts from empty ingest tables (TRUNCATE + CHECKPOINT) on the same server,
+and ends the broker sessions it created, so that they queue nothing of later phases.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,33 +22,43 @@ from ingest.simulator import FleetSimulator, SimEvent, publish
 
 from .cpu import CpuMeter
 from .fleet import Rows, Unit
-from .publisher import publish_unpaced
+from .pgwaits import PgWaits
+from .publisher import Published, publish_unpaced
 from .services import Services
-from .workerproc import WorkerProcess
+from .workerproc import WorkerProcess, wait_committed
 
 
-def _groups(services: Services, worker: WorkerProcess) -> dict[str, list[psutil.Process]]:
-    return {"worker": [worker.ps], "publisher": [psutil.Process()], **services.processes()}
+def _groups(services: Services, *workers: WorkerProcess) -> dict[str, list[psutil.Process]]:
+    names = ["worker"] if len(workers) == 1 else [f"worker-{n + 1}" for n in range(len(workers))]
+    return {
+        **{name: [worker.ps] for name, worker in zip(names, workers, strict=True)},
+        "publisher": [psutil.Process()],
+        **services.processes(),
+    }
 
 
 def throughput(services: Services, events: Sequence[SimEvent], log_dir: Path) -> dict[str, Any]:
     """Unpaced QoS 1 publication of `events`; first publish → last uplink committed."""
     services.reset()
     expected = sum(event.event == "up" for event in events)
+    client_id = f"bench-throughput-{os.getpid()}"
     worker = WorkerProcess(
-        services.settings, client_id=f"bench-throughput-{os.getpid()}",
-        log_path=log_dir / "worker-throughput.log", expect=expected,
+        services.settings, client_id=client_id, log_path=log_dir / "worker-throughput.log",
+        expect=expected,
     )  # fmt: skip
     try:
         worker.wait_ready()
         meter = CpuMeter()
         meter.start(_groups(services, worker))
+        sampler = PgWaits(services.database_url)
         published = publish_unpaced(services.settings.mqtt_url, events)
         report = worker.wait_done()
         cpu = meter.stop(_groups(services, worker))
+        waits = sampler.stop()
         worker.close()
     finally:
         worker.kill()
+    services.forget_sessions(client_id)
     elapsed = report["last_commit"] - published.started
     return {
         "messages": len(events),
@@ -58,6 +71,7 @@ def throughput(services: Services, events: Sequence[SimEvent], log_dir: Path) ->
         "publish_rate": published.rate,
         "publish_unacked": published.unacked,
         "cpu_s": cpu,
+        "pg_waits": waits,
         "worker": report,
         "tables": services.counts(),
     }
@@ -93,11 +107,14 @@ def backlog_drain(services: Services, events: Sequence[SimEvent], log_dir: Path)
         worker.wait_ready()
         meter = CpuMeter()
         meter.start(_groups(services, worker))
+        sampler = PgWaits(services.database_url)
         report = worker.wait_done()
         cpu = meter.stop(_groups(services, worker))
+        waits = sampler.stop()
         worker.close()
     finally:
         worker.kill()
+    services.forget_sessions(client_id)
     elapsed = report["last_commit"] - report["connected_at"]
     return {
         "messages": len(events),
@@ -110,8 +127,129 @@ def backlog_drain(services: Services, events: Sequence[SimEvent], log_dir: Path)
         "publish_alone_rate": published.rate,
         "publish_unacked": published.unacked,
         "cpu_s": cpu,
+        "pg_waits": waits,
         "worker": report,
         "tables": services.counts(),
+    }
+
+
+@contextlib.contextmanager
+def _pair(
+    services: Services, group: str, log_dir: Path, **options: bool
+) -> Iterator[list[WorkerProcess]]:
+    """Two workers in shared-subscription group `group`, client ids `<group>-1` and -2."""
+    workers: list[WorkerProcess] = []
+    try:
+        for n in (1, 2):
+            log_path = log_dir / f"worker-{group}-{n}.log"
+            worker = WorkerProcess(
+                services.settings, client_id=f"{group}-{n}", log_path=log_path,
+                shared_group=group, **options,
+            )  # fmt: skip
+            workers.append(worker)
+        yield workers
+    finally:
+        for worker in workers:
+            worker.kill()
+
+
+def _measure_pair(
+    services: Services, workers: list[WorkerProcess], expected: int,
+    publish: Sequence[SimEvent] = (),
+) -> tuple[list[dict[str, Any]], dict[str, Any], Published | None]:  # fmt: skip
+    """From both workers ready (and `publish` published unpaced) to `expected` uplinks
+    committed between them: their reports, {cpu_s, pg_waits}, and the publication."""
+    meter = CpuMeter()
+    meter.start(_groups(services, *workers))
+    sampler = PgWaits(services.database_url)
+    published = publish_unpaced(services.settings.mqtt_url, publish) if publish else None
+    completed = wait_committed(workers, expected)
+    cpu = meter.stop(_groups(services, *workers))
+    waits = sampler.stop()
+    for worker in workers:
+        if completed:
+            worker.done()
+        else:
+            worker.stop()
+    reports = [worker.wait_done() for worker in workers]
+    for worker in workers:
+        worker.close()
+    return reports, {"cpu_s": cpu, "pg_waits": waits}, published
+
+
+def _pair_result(
+    services: Services, events: Sequence[SimEvent], reports: list[dict[str, Any]],
+    *, started: float,
+) -> dict[str, Any]:  # fmt: skip
+    """The figures of a two-worker phase, timed from `started` to the last commit."""
+    received = sum(r["received"] for r in reports)
+    uplinks = sum(r["uplinks"] for r in reports)
+    elapsed = max(r["last_commit"] or 0.0 for r in reports) - started
+    return {
+        "workers": reports,
+        "messages": len(events),
+        "uplinks": sum(event.event == "up" for event in events),
+        "committed_uplinks": uplinks,
+        "completed": all(r["completed"] for r in reports),
+        "elapsed_s": elapsed,
+        "uplinks_per_s": uplinks / elapsed,
+        "messages_per_s": received / elapsed,
+        "shares": [r["received"] / max(received, 1) for r in reports],
+        "tables": services.counts(),
+    }
+
+
+def shared_throughput(
+    services: Services, events: Sequence[SimEvent], log_dir: Path
+) -> dict[str, Any]:
+    """Phase 1 with two workers on one MQTT 5 shared subscription."""
+    services.reset()
+    group = f"bench-shared-{os.getpid()}"
+    expected = sum(event.event == "up" for event in events)
+    with _pair(services, group, log_dir, progress=True) as workers:
+        for worker in workers:
+            worker.wait_ready()
+        reports, measured, published = _measure_pair(services, workers, expected, events)
+    services.forget_sessions(f"{group}-1", f"{group}-2")
+    assert published is not None
+    return {
+        **_pair_result(services, events, reports, started=published.started),
+        "publish_rate": published.rate,
+        "publish_unacked": published.unacked,
+        **measured,
+    }
+
+
+def shared_drain(services: Services, events: Sequence[SimEvent], log_dir: Path) -> dict[str, Any]:
+    """Phase 1b with two workers: both sessions hold their share of the queued events.
+
+    Both members of the group connect once (creating their persistent sessions and the
+    shared subscription) and stop; the events are published while neither runs; mosquitto
+    queues each message for one member, round robin. Both then start again, at once;
+    timed from the first CONNACK to the last uplink committed by either.
+    """
+    services.reset()
+    group = f"bench-shared-drain-{os.getpid()}"
+    expected = sum(event.event == "up" for event in events)
+    with _pair(services, group, log_dir) as first:
+        for worker in first:
+            worker.wait_ready()
+        for worker in first:
+            worker.stop()
+        for worker in first:
+            worker.wait_done()
+            worker.close()
+    published = publish_unpaced(services.settings.mqtt_url, events)
+    with _pair(services, group, log_dir, resume=True, progress=True) as workers:
+        connected = [worker.wait_ready()["connected_at"] for worker in workers]
+        reports, measured, _ = _measure_pair(services, workers, expected)
+    services.forget_sessions(f"{group}-1", f"{group}-2")
+    return {
+        **_pair_result(services, events, reports, started=min(connected)),
+        "connect_skew_s": max(connected) - min(connected),
+        "publish_alone_rate": published.rate,
+        "publish_unacked": published.unacked,
+        **measured,
     }
 
 
@@ -120,9 +258,10 @@ def latency(
 ) -> dict[str, Any]:
     """Events published at `rate`/s for `duration` s, stamped with the wall clock when sent."""
     services.reset()
+    client_id = f"bench-latency-{os.getpid()}"
     worker = WorkerProcess(
-        services.settings, client_id=f"bench-latency-{os.getpid()}",
-        log_path=log_dir / "worker-latency.log", latency=True,
+        services.settings, client_id=client_id, log_path=log_dir / "worker-latency.log",
+        latency=True,
     )  # fmt: skip
     try:
         worker.wait_ready()
@@ -135,6 +274,7 @@ def latency(
         worker.close()
     finally:
         worker.kill()
+    services.forget_sessions(client_id)
     return {
         "rate": rate,
         "duration_s": duration,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import platform
 import subprocess
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ import psycopg
 from core import migrate
 from core.embedded import EmbeddedBroker, EmbeddedPostgres
 from core.settings import Settings
+from ingest.mqtt_source import new_client
 
 INGEST_TABLES = ("uplinks", "device_events", "readings", "ingest_rejects")
 
@@ -45,6 +47,25 @@ class Services:
                 table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # type: ignore[index]
                 for table in INGEST_TABLES
             }
+
+    def forget_sessions(self, *client_ids: str) -> None:
+        """End these clients' persistent broker sessions (and shared-group memberships).
+
+        A stopped worker's session stays subscribed and would queue a copy of every later
+        phase's messages: connecting with a clean start and no session expiry ends it.
+        """
+        for client_id in client_ids:
+            client, address = new_client(self.settings.mqtt_url, client_id)
+            connected = threading.Event()
+            client.on_connect = lambda *_, done=connected: done.set()
+            client.connect(address.host, address.port)
+            client.loop_start()
+            try:
+                if not connected.wait(10):
+                    raise ConnectionError(f"the broker did not accept {client_id}")
+            finally:
+                client.disconnect()
+                client.loop_stop()
 
     def processes(self) -> dict[str, list[psutil.Process]]:
         """The broker's and PostgreSQL's processes right now (for CPU accounting)."""

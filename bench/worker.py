@@ -5,11 +5,14 @@ batch knobs), as for `civicsense ingest`. The worker talks to the benchmark over
 stdio, one JSON object per line on stdout:
 
 - `{"ready": true}` once subscribed to the broker;
+- with `--progress`, `{"progress": N, "at": T}` after each commit (N uplinks so far, T
+  the commit's wall-clock time), so that the benchmark can sum several workers;
 - `{"done": true, ...}` once the expected number of uplinks is committed (or on
   `stop`, or when nothing is committed for `--idle-timeout` seconds), with the
   pipeline's counters, commit times, latencies, per-thread CPU and peak RSS.
 
-stdin takes `expect N` (how many uplinks to wait for) and `stop`.
+stdin takes `expect N` (how many uplinks to wait for), `done` (the benchmark saw the
+target reached, e.g. summed over several workers: report as completed) and `stop`.
 """
 
 from __future__ import annotations
@@ -34,8 +37,9 @@ from .stats import summarise
 class Recorder:
     """Subscribes to UplinksStored: counts committed uplinks, their commit times and ages."""
 
-    def __init__(self, *, latency: bool) -> None:
+    def __init__(self, *, latency: bool, progress: bool = False) -> None:
         self.latency = latency
+        self.progress = progress
         self.count = 0
         self.first_commit: float | None = None
         self.last_commit: float | None = None
@@ -54,13 +58,20 @@ class Recorder:
             self.count += len(event.uplinks)
             self.first_commit = self.first_commit or now
             self.last_commit = now
+            count = self.count
             self._check()
+        if self.progress:
+            _emit({"progress": count, "at": now})
 
     def expect(self, target: int) -> None:
         """Report done once `target` uplinks are committed."""
         with self._lock:
             self.target = target
             self._check()
+
+    def finish(self) -> None:
+        """Report done now, as completed (the benchmark counted the uplinks itself)."""
+        self.reached.set()
 
     def stop(self) -> None:
         """Report done now."""
@@ -120,14 +131,21 @@ def _read_commands(recorder: Recorder) -> None:
         words = line.split()
         if words[:1] == ["expect"] and len(words) == 2:
             recorder.expect(int(words[1]))
+        elif words[:1] == ["done"]:
+            recorder.finish()
         elif words[:1] == ["stop"]:
             recorder.stop()
     recorder.stop()  # the benchmark went away
 
 
+_EMIT_LOCK = threading.Lock()
+
+
 def _emit(payload: dict[str, object]) -> None:
-    sys.stdout.write(json.dumps(payload) + "\n")
-    sys.stdout.flush()
+    """One JSON line on stdout (from the main thread or, with --progress, the writer)."""
+    with _EMIT_LOCK:
+        sys.stdout.write(json.dumps(payload) + "\n")
+        sys.stdout.flush()
 
 
 def _wait(recorder: Recorder, idle_timeout: float) -> bool:
@@ -174,6 +192,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--client-id", required=True, help="MQTT client id (persistent session)")
     parser.add_argument("--expect", type=int, default=None, help="uplinks to wait for")
     parser.add_argument("--latency", action="store_true", help="record commit time - uplink time")
+    parser.add_argument("--progress", action="store_true", help="report each commit's count")
     parser.add_argument("--idle-timeout", type=float, default=60.0)
     parser.add_argument(
         "--resume",
@@ -184,7 +203,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
 
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
-    recorder = Recorder(latency=args.latency)
+    recorder = Recorder(latency=args.latency, progress=args.progress)
     bus.subscribe(UplinksStored, recorder.on_uplinks)
     if args.expect is not None:
         recorder.expect(args.expect)
