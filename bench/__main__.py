@@ -2,7 +2,9 @@
 
 Phases, each on empty tables of the same durable PostgreSQL:
 1. throughput: pre-generated events published unpaced (QoS 1) to mosquitto, ingested by
-   the worker in its own process; first publish → last uplink committed;
+   the worker in its own process; first publish → last uplink committed. The publisher
+   stands in for ChirpStack: pre-encoded packets on a socket (`--publisher lean`, a few
+   hundredths of a core), or a paho client (`--publisher paho`, ~0.7 core at 6,000/s);
 1b. backlog drain: the same events queued in the worker's broker session first, then
    drained by the worker alone (its capacity without the publisher on the same cores);
 1c. throughput, 2 workers: phase 1 with two worker processes on one MQTT 5 shared
@@ -34,8 +36,11 @@ from ingest.simulator import demo_fleet
 
 from . import fleet, phases, report, services
 from .cpu import background_load
+from .lean_publisher import publish_lean
+from .publisher import Publisher, publish_paho
 
 FULL = {"events": 40_000, "devices": 1_000, "duration": 20.0, "insert_budget": 10.0}
+PUBLISHERS: dict[str, Publisher] = {"lean": publish_lean, "paho": publish_paho}
 QUICK = {"events": 5_000, "devices": 200, "duration": 5.0, "insert_budget": 3.0}
 
 
@@ -53,6 +58,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--devices", type=int, help="fleet size [1000]")
     parser.add_argument("--format", choices=sorted(fleet.FORMATS), default="mix",
                         help="event encoding: JSON, protobuf, or half each [mix]")  # fmt: skip
+    parser.add_argument("--publisher", choices=sorted(PUBLISHERS), default="lean",
+                        help="phases 1-1d: pre-encoded packets on a socket, standing in for "
+                        "ChirpStack, or a paho client [lean]")  # fmt: skip
     parser.add_argument("--batch-size", type=int, default=1000, help="worker batch_size [1000]")
     parser.add_argument("--batch-max-age-ms", type=int, default=200, help="worker [200]")
     parser.add_argument("--insert-budget", type=float, help="seconds for baseline (a) [10]")
@@ -99,14 +107,15 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             "seconds": rows.assemble_seconds,
             "messages_per_s": rows.messages / rows.assemble_seconds,
         }
+        publish = PUBLISHERS[args.publisher]
         step("1. throughput: unpaced publish → committed")
-        results["throughput"] = phases.throughput(svc, events, workdir)
+        results["throughput"] = phases.throughput(svc, events, workdir, publish)
         step("1b. backlog drain: events queued in the broker first, then the worker alone")
-        results["backlog_drain"] = phases.backlog_drain(svc, events, workdir)
+        results["backlog_drain"] = phases.backlog_drain(svc, events, workdir, publish)
         step("1c. throughput, 2 workers on a shared subscription: unpaced publish → committed")
-        results["shared_throughput"] = phases.shared_throughput(svc, events, workdir)
+        results["shared_throughput"] = phases.shared_throughput(svc, events, workdir, publish)
         step("1d. backlog drain, 2 workers: events queued in both sessions, then drained")
-        results["shared_drain"] = phases.shared_drain(svc, events, workdir)
+        results["shared_drain"] = phases.shared_drain(svc, events, workdir, publish)
         step(f"2. latency: {args.rate:,.0f} events/s for {args.duration:.0f} s")
         simulator = fleet.simulator(devices, fmt=args.format, seed=2)
         results["latency"] = phases.latency(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from ingest.simulator import FleetSimulator, SimEvent, publish
 from .cpu import CpuMeter
 from .fleet import Rows, Unit
 from .pgwaits import PgWaits
-from .publisher import Published, publish_unpaced
+from .publisher import Published, Publisher
 from .services import Services
 from .workerproc import WorkerProcess, wait_committed
 
@@ -37,7 +37,9 @@ def _groups(services: Services, *workers: WorkerProcess) -> dict[str, list[psuti
     }
 
 
-def throughput(services: Services, events: Sequence[SimEvent], log_dir: Path) -> dict[str, Any]:
+def throughput(
+    services: Services, events: Sequence[SimEvent], log_dir: Path, publish_unpaced: Publisher
+) -> dict[str, Any]:
     """Unpaced QoS 1 publication of `events`; first publish → last uplink committed."""
     services.reset()
     expected = sum(event.event == "up" for event in events)
@@ -77,7 +79,9 @@ def throughput(services: Services, events: Sequence[SimEvent], log_dir: Path) ->
     }
 
 
-def backlog_drain(services: Services, events: Sequence[SimEvent], log_dir: Path) -> dict[str, Any]:
+def backlog_drain(
+    services: Services, events: Sequence[SimEvent], log_dir: Path, publish_unpaced: Publisher
+) -> dict[str, Any]:
     """The worker alone: `events` queued in its broker session first, then drained.
 
     A first worker start creates the persistent session and its subscription and stops;
@@ -155,14 +159,14 @@ def _pair(
 
 def _measure_pair(
     services: Services, workers: list[WorkerProcess], expected: int,
-    publish: Sequence[SimEvent] = (),
+    publish: Callable[[], Published] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any], Published | None]:  # fmt: skip
-    """From both workers ready (and `publish` published unpaced) to `expected` uplinks
-    committed between them: their reports, {cpu_s, pg_waits}, and the publication."""
+    """From both workers ready (and `publish()` run) to `expected` uplinks committed
+    between them: their reports, {cpu_s, pg_waits}, and the publication."""
     meter = CpuMeter()
     meter.start(_groups(services, *workers))
     sampler = PgWaits(services.database_url)
-    published = publish_unpaced(services.settings.mqtt_url, publish) if publish else None
+    published = publish() if publish else None
     completed = wait_committed(workers, expected)
     cpu = meter.stop(_groups(services, *workers))
     waits = sampler.stop()
@@ -200,7 +204,7 @@ def _pair_result(
 
 
 def shared_throughput(
-    services: Services, events: Sequence[SimEvent], log_dir: Path
+    services: Services, events: Sequence[SimEvent], log_dir: Path, publish_unpaced: Publisher
 ) -> dict[str, Any]:
     """Phase 1 with two workers on one MQTT 5 shared subscription."""
     services.reset()
@@ -209,7 +213,9 @@ def shared_throughput(
     with _pair(services, group, log_dir, progress=True) as workers:
         for worker in workers:
             worker.wait_ready()
-        reports, measured, published = _measure_pair(services, workers, expected, events)
+        reports, measured, published = _measure_pair(
+            services, workers, expected, lambda: publish_unpaced(services.settings.mqtt_url, events)
+        )
     services.forget_sessions(f"{group}-1", f"{group}-2")
     assert published is not None
     return {
@@ -220,7 +226,9 @@ def shared_throughput(
     }
 
 
-def shared_drain(services: Services, events: Sequence[SimEvent], log_dir: Path) -> dict[str, Any]:
+def shared_drain(
+    services: Services, events: Sequence[SimEvent], log_dir: Path, publish_unpaced: Publisher
+) -> dict[str, Any]:
     """Phase 1b with two workers: both sessions hold their share of the queued events.
 
     Both members of the group connect once (creating their persistent sessions and the

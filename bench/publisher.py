@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ingest.mqtt_source import new_client
@@ -28,7 +28,7 @@ class Published:
         return self.count / max(self.acked - self.started, 1e-9)
 
 
-def publish_unpaced(
+def publish_paho(
     url: str, events: Sequence[SimEvent], *, inflight: int = 1000, timeout: float = 120.0
 ) -> Published:
     """Publish every event with QoS 1, back to back; wait for all the broker's PUBACKs."""
@@ -63,3 +63,7 @@ def publish_unpaced(
     finally:
         client.disconnect()
         client.loop_stop()
+
+
+# (broker URL, events) -> Published: publish_paho, or lean_publisher.publish_lean
+Publisher = Callable[[str, Sequence[SimEvent]], Published]

@@ -85,7 +85,7 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
          f"{tp['messages_per_s']:,.0f} msg/s",
          f"{tp['uplinks']:,} uplinks, {tp['messages']:,} messages in {tp['elapsed_s']:.1f} s"),
         ("   publisher alone, first publish → last PUBACK", f"{tp['publish_rate']:,.0f} msg/s",
-         "QoS 1, unpaced, 1 paho client"),
+         f"QoS 1, unpaced, {results['options']['publisher']} publisher"),
         ("   worker batches", f"{mean_batch:,.0f} msg/batch",
          f"{tp['worker']['batches']} commits (batch_size {results['options']['batch_size']})"),
         ("1b. backlog drain: worker alone, queued → committed", _rate(drain["uplinks_per_s"]),

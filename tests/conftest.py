@@ -20,23 +20,25 @@ from core import migrate
 from core.db import with_database
 from core.embedded import EmbeddedBroker, EmbeddedPostgres
 from core.settings import Settings
+from tests.kit.folders import service_dir
 
 TEMPLATE = f"cs_template_{os.getpid()}"
 
 
 @pytest.fixture(scope="session")
-def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_admin_url() -> Iterator[str]:
     """An admin URL of the session's PostgreSQL server."""
     external = os.environ.get("CIVICSENSE_TEST_DATABASE_URL")
     if external:
         yield external
         return
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg"), durable=False)
-    server.start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
+    with service_dir("pg") as folder:
+        server = EmbeddedPostgres(folder / "data", durable=False)
+        server.start()
+        try:
+            yield server.url
+        finally:
+            server.stop()
 
 
 def base_settings(**overrides: object) -> Settings:
@@ -96,16 +98,17 @@ def conn(database_url: str) -> Iterator[psycopg.Connection]:
 
 
 @pytest.fixture(scope="session")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
+def broker() -> Iterator[EmbeddedBroker]:
     """The session's MQTT broker (mosquitto when installed, else amqtt; or as forced by
     CIVICSENSE_TEST_BROKER=amqtt)."""
     prefer = os.environ.get("CIVICSENSE_TEST_BROKER", "auto")
-    server = EmbeddedBroker(tmp_path_factory.mktemp("mqtt"), prefer=prefer)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    with service_dir("mqtt") as folder:
+        server = EmbeddedBroker(folder, prefer=prefer)
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop()
 
 
 @pytest.fixture

@@ -8,18 +8,28 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 
 from core.embedded import free_port
 from ingest.simulator import demo_fleet
+from tests.kit.folders import service_dir
 from tests.kit.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_demo_shows_readings_of_every_kind_within_a_minute(tmp_path: Path) -> None:
+@pytest.fixture
+def demo_dir() -> Iterator[Path]:
+    """The demo's data folder (its PostgreSQL runs as another user)."""
+    with service_dir("demo") as folder:
+        yield folder
+
+
+def test_demo_shows_readings_of_every_kind_within_a_minute(tmp_path: Path, demo_dir: Path) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CIVICSENSE_")}
     env["PYTHONPATH"] = str(ROOT)
@@ -36,12 +46,12 @@ def test_demo_shows_readings_of_every_kind_within_a_minute(tmp_path: Path) -> No
         "--port",
         str(port),
         "--data-dir",
-        str(tmp_path / "demo"),
+        str(demo_dir),
     ]
     started = time.monotonic()
     demo = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
     try:
-        token_file = tmp_path / "demo" / "api_token"
+        token_file = demo_dir / "api_token"
         wait_until(token_file.exists, timeout=60)
         headers = {"Authorization": f"Bearer {token_file.read_text().strip()}"}
         base = f"http://127.0.0.1:{port}/api/v1"
@@ -64,7 +74,7 @@ def test_demo_shows_readings_of_every_kind_within_a_minute(tmp_path: Path) -> No
     output = (tmp_path / "demo.log").read_text()
     assert code == 0, output[-3000:]
     assert "Traceback" not in output, output[-3000:]
-    assert not (tmp_path / "demo" / "postgres" / "postmaster.pid").exists()
+    assert not (demo_dir / "postgres" / "postmaster.pid").exists()
 
 
 def _get(url: str, headers: dict[str, str]) -> list | dict | None:
