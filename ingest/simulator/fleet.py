@@ -47,7 +47,7 @@ _STREETS = (
     ("Quai Eustache Chappuis", "EUS", 45.8990, 6.1275, 100),
 )
 # (building, latitude, longitude, rooms with an air sensor, rooms with a leak sensor)
-_BUILDINGS = (
+_BUILDINGS: tuple[tuple[str, float, float, tuple[str, ...], tuple[str, ...]], ...] = (
     (
         "École élémentaire Vaugelas",
         45.9017,
@@ -179,13 +179,13 @@ def _rooms(kind: str, count: int, seed: int, rng: random.Random) -> Iterator[Sim
 
 def _room_spots(kind: str) -> list[tuple[str, float, float, str]]:
     """(building, lat, lon, room) taking buildings in turn, so a small fleet spans several."""
-    column = 3 if kind == "air" else 4
-    depth = max(len(building[column]) for building in _BUILDINGS)
+    per_building = [(b[0], b[1], b[2], b[3] if kind == "air" else b[4]) for b in _BUILDINGS]
+    depth = max(len(rooms) for *_, rooms in per_building)
     return [
-        (building[0], building[1], building[2], building[column][rank])
+        (name, lat, lon, rooms[rank])
         for rank in range(depth)
-        for building in _BUILDINGS
-        if rank < len(building[column])
+        for name, lat, lon, rooms in per_building
+        if rank < len(rooms)
     ]
 
 
