@@ -3,28 +3,18 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterator
-from typing import Annotated
+from collections.abc import AsyncIterator
 
-import psycopg
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from .db import open_pool
+from .identity.service import IdentityError
 from .registry import modules, resolve
 from .settings import Settings, get_settings
 
 API_PREFIX = "/api/v1"
-
-
-def get_conn(request: Request) -> Iterator[psycopg.Connection]:
-    """Dependency: a pooled connection, committed when the request succeeds."""
-    with request.app.state.pool.connection() as conn:
-        yield conn
-
-
-Conn = Annotated[psycopg.Connection, Depends(get_conn)]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -34,13 +24,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.pool = open_pool(settings.database_url)
+        # tenant data through the application role; logins and operator tasks privileged
+        app.state.pool = open_pool(
+            settings.app_database_url or settings.database_url, app_role=True
+        )
+        app.state.privileged_pool = open_pool(settings.database_url, max_size=5)
         async with contextlib.AsyncExitStack() as stack:
             for module in installed:
                 for target in module.lifespans:
                     await stack.enter_async_context(resolve(target)(app))
             yield
         app.state.pool.close()
+        app.state.privileged_pool.close()
 
     app = FastAPI(
         title="civicsense",
@@ -60,5 +55,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
         return JSONResponse({"detail": errors}, status_code=422)
+
+    @app.exception_handler(IdentityError)
+    async def _identity_error(_request: Request, exc: IdentityError) -> JSONResponse:
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else {}
+        if exc.status == 401:
+            headers["WWW-Authenticate"] = "Bearer"
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status, headers=headers)
 
     return app

@@ -1,7 +1,7 @@
-"""Interim API authentication: one bearer token from settings.
+"""The ChirpStack HTTP integration's bearer token (a static header set in ChirpStack).
 
-The identity issue replaces this with users, roles, API keys and tenant scoping;
-until then no route but health is reachable without the token.
+Users and API keys authenticate through `core.identity.principal`; this token only
+opens `POST /api/v1/ingest/chirpstack`.
 """
 
 from __future__ import annotations
@@ -11,29 +11,10 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import SecretStr
 
-_bearer = HTTPBearer(auto_error=False, description="CIVICSENSE_API_TOKEN")
-
-
-def _check(expected: SecretStr | None, credentials: HTTPAuthorizationCredentials | None) -> None:
-    if expected is None:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "no API token is configured")
-    given = credentials.credentials if credentials else ""
-    if not hmac.compare_digest(given.encode(), expected.get_secret_value().encode()):
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "missing or invalid bearer token",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-
-
-def require_token(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> None:
-    """Dependency: the request carries the API token."""
-    _check(request.app.state.settings.api_token, credentials)
+_bearer = HTTPBearer(
+    auto_error=False, scheme_name="ingestToken", description="CIVICSENSE_HTTP_INGEST_TOKEN"
+)
 
 
 def require_ingest_token(
@@ -41,5 +22,15 @@ def require_ingest_token(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
     """Dependency: the request carries the HTTP-integration token (set in ChirpStack)."""
-    settings = request.app.state.settings
-    _check(settings.http_ingest_token or settings.api_token, credentials)
+    expected = request.app.state.settings.http_ingest_token
+    if expected is None:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, "set CIVICSENSE_HTTP_INGEST_TOKEN first"
+        )
+    given = credentials.credentials if credentials else ""
+    if not hmac.compare_digest(given.encode(), expected.get_secret_value().encode()):
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "missing or invalid bearer token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )

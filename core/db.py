@@ -13,9 +13,30 @@ def connect(url: str, **kwargs: object) -> psycopg.Connection:
     return psycopg.connect(url, **kwargs)  # type: ignore[arg-type]
 
 
-def open_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> ConnectionPool:
-    """The process pool; opened in the ASGI lifespan, closed at shutdown."""
-    pool = ConnectionPool(url, min_size=min_size, max_size=max_size, open=False)
+APP_ROLE = "civicsense_app"
+
+
+def _as_app_role(conn: psycopg.Connection) -> None:
+    conn.execute(f"SET ROLE {APP_ROLE}")
+    conn.commit()
+
+
+def open_pool(
+    url: str, *, min_size: int = 1, max_size: int = 10, app_role: bool = False
+) -> ConnectionPool:
+    """A pool opened in the ASGI lifespan, closed at shutdown.
+
+    With `app_role`, every connection runs as `civicsense_app`, which owns no table:
+    row-level security applies, and the tenant is set per transaction
+    (`core.identity.principal.tenant_conn`).
+    """
+    pool = ConnectionPool(
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        open=False,
+        configure=_as_app_role if app_role else None,
+    )
     pool.open(wait=True, timeout=30)
     return pool
 

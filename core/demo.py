@@ -12,15 +12,20 @@ import contextlib
 import logging
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
 import psycopg
 
-from . import migrate
+from . import migrate, tenants
+from .audit import Actor
 from .cli import require_database
 from .crypto import new_key
 from .embedded import EmbeddedBroker, EmbeddedPostgres
+from .identity import repository, service
+from .identity.models import UserCreate
+from .identity.tokens import api_key_prefix
 from .registry import modules, resolve
 from .serve import run_server
 from .settings import Settings, redact_url
@@ -50,13 +55,53 @@ def demo_settings(settings: Settings, data_dir: Path, stack: contextlib.ExitStac
         broker = EmbeddedBroker(data_dir / "mqtt")
         updates["mqtt_url"] = broker.start()
         stack.callback(broker.stop)
-    if settings.api_token is None:
-        updates["api_token"] = _kept_secret(
-            data_dir / "api_token", lambda: secrets.token_urlsafe(24)
+    if settings.http_ingest_token is None:
+        updates["http_ingest_token"] = _kept_secret(
+            data_dir / "http_ingest_token", lambda: secrets.token_urlsafe(24)
         )
     if settings.secret_key is None:
         updates["secret_key"] = _kept_secret(data_dir / "secret_key", new_key)
     return Settings.model_validate({**settings.model_dump(), **updates})
+
+
+DEMO_TENANT = tenants.TenantCreate(slug="demo", name="Ville de Démo")
+DEMO_USER = "gestionnaire@ville-de-demo.fr"
+DEMO_KEY_PERMISSIONS = ["devices:read", "readings:read", "tenants:read"]
+
+
+@dataclass(frozen=True)
+class DemoCredentials:
+    """What the welcome message shows: an API key and a facility manager's login."""
+
+    api_key: str
+    email: str
+    password: str
+
+
+def demo_credentials(settings: Settings, data_dir: Path) -> DemoCredentials:
+    """An API key and a user of the demo town, made once and kept in the data folder."""
+    key_file, password_file = data_dir / "api_token", data_dir / "demo_password"
+    actor = Actor("system", "demo")
+    with psycopg.connect(require_database(settings)) as conn:
+        tenant_id = tenants.get_or_create(conn, DEMO_TENANT)
+        key = key_file.read_text().strip() if key_file.exists() else ""
+        prefix = api_key_prefix(key)
+        if not prefix or repository.api_key_by_prefix(conn, prefix) is None:
+            created = service.issue_api_key(
+                conn, actor, tenant_id=tenant_id, name="demo", created_by=None,
+                permissions=DEMO_KEY_PERMISSIONS,
+            )  # fmt: skip
+            key_file.write_text(created["key"])
+            key_file.chmod(0o600)
+            key = created["key"]
+        password = _kept_secret(password_file, lambda: secrets.token_urlsafe(12))
+        if repository.user_by_email(conn, DEMO_USER) is None:
+            user = UserCreate(
+                email=DEMO_USER, display_name="Gestionnaire (démo)", password=password,
+                roles=["facility_manager"],
+            )  # fmt: skip
+            service.create_user(conn, actor, tenant_id=tenant_id, data=user)
+    return DemoCredentials(key, DEMO_USER, password)
 
 
 def seed_all(settings: Settings, devices: int) -> None:
@@ -101,24 +146,26 @@ def demo(
         settings = settings.model_copy(update={"host": host, "port": port})
         migrate.upgrade(settings)
         seed_all(settings, devices)
+        credentials = demo_credentials(settings, data_dir)
         hints: list[str] = []
         for module in modules():
             for target in module.demo_services:
                 hints += resolve(target)(settings, stack, devices=devices, rate=rate)
-        _print_welcome(settings, hints)
+        _print_welcome(settings, credentials, hints)
         run_server(settings)
 
 
-def _print_welcome(settings: Settings, paths: list[str]) -> None:
+def _print_welcome(settings: Settings, credentials: DemoCredentials, paths: list[str]) -> None:
     base = f"http://{settings.host}:{settings.port}/api/v1"
-    token = settings.api_token.get_secret_value() if settings.api_token else ""
+    token = credentials.api_key
     lines = [
         "",
         "civicsense demo is running (Ctrl-C stops everything)",
         f"  API docs      {base}/docs",
         f"  database      {redact_url(settings.database_url)}",
         f"  MQTT broker   {redact_url(settings.mqtt_url)}",
-        f"  API token     {token}",
+        f"  API key       {token}",
+        f"  user          {credentials.email} / {credentials.password} (facility manager)",
         "  Try:",
         *(f"    curl -H 'Authorization: Bearer {token}' {base}{path}" for path in paths),
         "",

@@ -7,11 +7,18 @@ from core.registry import Job, Module
 
 MODULE = Module(
     name="core",
-    routers=("core.router:router",),
+    routers=(
+        "core.router:router",
+        "core.identity.auth_router:router",
+        "core.identity.admin_router:router",
+        "core.tenants_router:router",
+    ),
     cli=(
         "core.cli_commands:db",
         "core.cli_commands:tenant",
         "core.cli_commands:secret_key",
+        "core.identity.cli:user",
+        "core.identity.cli:apikey",
         "core.serve:serve",
         "core.demo:demo",
         "core.demo:seed",

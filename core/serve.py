@@ -32,6 +32,9 @@ def run_server(settings: Settings) -> None:
 def serve(settings: Settings, host: str, port: int) -> None:
     """Serve the HTTP API (and the ChirpStack HTTP integration)."""
     require_database(settings)
-    if settings.api_token is None:
-        raise click.UsageError("set CIVICSENSE_API_TOKEN: every API route needs it")
+    if settings.secret_key is None:
+        raise click.UsageError(
+            "set CIVICSENSE_SECRET_KEY (civicsense secret-key prints one): it signs the"
+            " access tokens and encrypts stored secrets"
+        )
     run_server(settings.model_copy(update={"host": host, "port": port}))

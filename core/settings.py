@@ -39,11 +39,26 @@ class Settings(BaseSettings):
     batch_max_age_ms: int = Field(200, ge=1, description="flush a batch at this age")
     device_cache_seconds: float = Field(30.0, ge=0)
 
-    api_token: SecretStr | None = Field(None, description="bearer token for the API")
+    app_database_url: str = Field(
+        "",
+        description="login of the application role for web requests; empty: the owner's "
+        "login switched to civicsense_app (SET ROLE)",
+    )
+    access_token_minutes: int = Field(15, ge=1, le=1440, description="access token lifetime")
+    refresh_token_days: int = Field(14, ge=1, le=365, description="refresh token lifetime")
+    session_hours: int = Field(12, ge=1, le=720, description="browser session lifetime")
+    login_max_failures: int = Field(5, ge=1, description="failed logins before a lockout")
+    login_lockout_minutes: int = Field(15, ge=1, description="lockout after repeated failures")
+    login_max_failures_per_source: int = Field(
+        20, ge=1, description="failed logins from one address in the window before a 429"
+    )
+    secure_cookies: bool = Field(False, description="mark session cookies Secure (HTTPS)")
     http_ingest_token: SecretStr | None = Field(
         None, description="bearer token ChirpStack's HTTP integration must send"
     )
-    secret_key: SecretStr | None = Field(None, description="Fernet key for AppKeys at rest")
+    secret_key: SecretStr | None = Field(
+        None, description="Fernet key: secrets at rest, token signing (civicsense secret-key)"
+    )
 
     host: str = "127.0.0.1"
     port: int = 8000

@@ -7,7 +7,8 @@ from pathlib import Path
 import click
 import psycopg
 
-from core import tenants
+from core import audit, tenants
+from core.audit import cli_actor
 from core.cli import require_database
 from core.settings import Settings
 
@@ -37,9 +38,14 @@ def import_file(settings: Settings, file: Path, slug: str) -> None:
             )
         except (tenants.TenantNotFound, ValueError) as exc:
             raise click.ClickException(str(exc)) from None
-    counts: dict[str, int] = {}
+        counts: dict[str, int] = {}
+        for result in results:
+            counts[result.status] = counts.get(result.status, 0) + 1
+        audit.record(
+            conn, cli_actor(), "device.import", target=file.name, tenant_id=tenant_id,
+            details=counts,
+        )  # fmt: skip
     for result in results:
-        counts[result.status] = counts.get(result.status, 0) + 1
         if result.status == "error":
             click.echo(f"line {result.line}: {result.dev_eui or '-'}: {result.detail}", err=True)
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no lines"

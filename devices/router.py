@@ -9,13 +9,12 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from pydantic import AwareDatetime, BaseModel
 
 from core import readings
-from core.app import Conn
-from core.auth import require_token
+from core.identity.principal import Scope, scoped
 
 from . import repository
 from .models import normalise_eui
 
-router = APIRouter(prefix="/devices", tags=["devices"], dependencies=[Depends(require_token)])
+router = APIRouter(prefix="/devices", tags=["devices"])
 
 
 class ReadingOut(BaseModel):
@@ -35,14 +34,15 @@ def _dev_eui(dev_eui: Annotated[str, Path(description="16 hex digits, any separa
 
 @router.get("/{dev_eui}/readings", response_model=list[ReadingOut])
 def device_readings(
-    conn: Conn,
+    scope: Annotated[Scope, Depends(scoped("readings:read"))],
     dev_eui: Annotated[str, Depends(_dev_eui)],
     quantity: Annotated[str | None, Query(max_length=64)] = None,
     since: AwareDatetime | None = None,
     until: AwareDatetime | None = None,
     limit: Annotated[int, Query(ge=1, le=10000)] = 100,
 ) -> list[dict[str, object]]:
-    """Readings of a device, newest first."""
+    """Readings of a device of the tenant, newest first."""
+    conn = scope.conn
     device = repository.get_live(conn, dev_eui)
     if device is None:
         raise HTTPException(404, f"no device with DevEUI {dev_eui}")

@@ -9,14 +9,13 @@ from collections.abc import Iterable
 import psycopg
 
 from core import tenants
+from core.demo import DEMO_TENANT
 from core.settings import Settings
 from devices import service
 from devices.models import DeviceCreate
 
 from .simulator import FleetSimulator, SimDevice, demo_fleet, publish
 from .worker import start_worker
-
-DEMO_TENANT = tenants.TenantCreate(slug="demo", name="Ville de Démo")
 
 
 def register_fleet(

@@ -44,7 +44,7 @@ def pg_admin_url() -> Iterator[str]:
 def base_settings(**overrides: object) -> Settings:
     """Settings for tests: nothing read from the environment but what is given."""
     values: dict[str, object] = {
-        "api_token": "test-api-token",
+        "http_ingest_token": "test-ingest-token",
         "secret_key": "q1o4l7oQ5d0sE6S3C0mQbq1a9rZKDw8LMRS0iVt1H6w=",
         "batch_max_age_ms": 50,
     }

@@ -14,11 +14,11 @@ from core.app import create_app
 from core.settings import Settings
 from devices import service
 from devices.models import DeviceCreate
+from tests.kit.identity import add_api_key, bearer
 
 DEV_EUI = "24e124136c225107"
 OTHER_EUI = "24e124707c481005"
 T0 = datetime(2024, 6, 11, 10, 0, tzinfo=UTC)
-AUTH = {"Authorization": "Bearer test-api-token"}
 URL = f"/api/v1/devices/{DEV_EUI}/readings"
 
 # (minutes after T0, quantity, value) of the device under test
@@ -56,6 +56,13 @@ def device_ids(conn: psycopg.Connection, settings: Settings) -> dict[str, int]:
 
 
 @pytest.fixture
+def auth(conn: psycopg.Connection, device_ids: dict[str, int]) -> dict[str, str]:
+    """An API key of the devices' tenant allowed to read readings."""
+    tenant_id = tenants.id_for_slug(conn, "lyon")
+    return bearer(add_api_key(conn, tenant_id=tenant_id, permissions=["readings:read"]))
+
+
+@pytest.fixture
 def client(settings: Settings, device_ids: dict[str, int]) -> Iterator[TestClient]:
     """The app with its lifespan running (pool, HTTP ingest pipeline)."""
     with TestClient(create_app(settings)) as test_client:
@@ -74,8 +81,10 @@ def _parsed(body: list[dict[str, object]]) -> list[tuple[datetime, str, float]]:
     return [(datetime.fromisoformat(str(r["time"])), str(r["quantity"]), r["value"]) for r in body]
 
 
-def test_readings_come_newest_first_in_the_documented_shape(client: TestClient) -> None:
-    response = client.get(URL, headers=AUTH)
+def test_readings_come_newest_first_in_the_documented_shape(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    response = client.get(URL, headers=auth)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/json")
     body = response.json()
@@ -89,43 +98,46 @@ def test_readings_come_newest_first_in_the_documented_shape(client: TestClient) 
     assert _parsed(body) == _expected(ROWS)
 
 
-def test_quantity_filter_keeps_only_that_quantity(client: TestClient) -> None:
-    response = client.get(URL, headers=AUTH, params={"quantity": "temperature"})
+def test_quantity_filter_keeps_only_that_quantity(client: TestClient, auth: dict[str, str]) -> None:
+    response = client.get(URL, headers=auth, params={"quantity": "temperature"})
     assert response.status_code == 200
     assert _parsed(response.json()) == _expected([r for r in ROWS if r[1] == "temperature"])
 
 
-def test_unknown_quantity_gives_an_empty_list(client: TestClient) -> None:
-    response = client.get(URL, headers=AUTH, params={"quantity": "co2"})
+def test_unknown_quantity_gives_an_empty_list(client: TestClient, auth: dict[str, str]) -> None:
+    response = client.get(URL, headers=auth, params={"quantity": "co2"})
     assert response.status_code == 200
     assert response.json() == []
 
 
-def test_since_is_inclusive_and_until_exclusive(client: TestClient) -> None:
+def test_since_is_inclusive_and_until_exclusive(client: TestClient, auth: dict[str, str]) -> None:
     params = {
         "since": (T0 + timedelta(minutes=10)).isoformat(),
         "until": (T0 + timedelta(minutes=30)).isoformat(),
     }
-    response = client.get(URL, headers=AUTH, params=params)
+    response = client.get(URL, headers=auth, params=params)
     assert response.status_code == 200
     assert _parsed(response.json()) == _expected([r for r in ROWS if 10 <= r[0] < 30])
 
 
-def test_since_and_until_accept_other_utc_offsets(client: TestClient) -> None:
+def test_since_and_until_accept_other_utc_offsets(client: TestClient, auth: dict[str, str]) -> None:
     params = {"since": "2024-06-11T12:20:00+02:00"}  # 10:20 UTC, Paris summer time
-    response = client.get(URL, headers=AUTH, params=params)
+    response = client.get(URL, headers=auth, params=params)
     assert response.status_code == 200
     assert _parsed(response.json()) == _expected([r for r in ROWS if r[0] >= 20])
 
 
-def test_limit_returns_the_newest_readings(client: TestClient) -> None:
-    response = client.get(URL, headers=AUTH, params={"limit": 3})
+def test_limit_returns_the_newest_readings(client: TestClient, auth: dict[str, str]) -> None:
+    response = client.get(URL, headers=auth, params={"limit": 3})
     assert response.status_code == 200
     assert _parsed(response.json()) == _expected(ROWS)[:3]
 
 
 def test_default_limit_is_one_hundred(
-    conn: psycopg.Connection, device_ids: dict[str, int], client: TestClient
+    conn: psycopg.Connection,
+    device_ids: dict[str, int],
+    client: TestClient,
+    auth: dict[str, str],
 ) -> None:
     conn.execute(
         "INSERT INTO readings (time, tenant_id, device_id, quantity, value)"
@@ -133,8 +145,8 @@ def test_default_limit_is_one_hundred(
         " FROM generate_series(1, 150) AS n, devices d WHERE d.id = %s",
         (T0, device_ids[DEV_EUI]),
     )
-    assert len(client.get(URL, headers=AUTH).json()) == 100
-    assert len(client.get(URL, headers=AUTH, params={"limit": 10000}).json()) == 150 + len(ROWS)
+    assert len(client.get(URL, headers=auth).json()) == 100
+    assert len(client.get(URL, headers=auth, params={"limit": 10000}).json()) == 150 + len(ROWS)
 
 
 @pytest.mark.parametrize(
@@ -147,15 +159,15 @@ def test_default_limit_is_one_hundred(
     ],
 )
 def test_dev_eui_is_accepted_with_separators_and_uppercase(
-    client: TestClient, written: str
+    client: TestClient, auth: dict[str, str], written: str
 ) -> None:
-    response = client.get(f"/api/v1/devices/{written}/readings", headers=AUTH)
+    response = client.get(f"/api/v1/devices/{written}/readings", headers=auth)
     assert response.status_code == 200
     assert _parsed(response.json()) == _expected(ROWS)
 
 
-def test_unknown_device_is_404_with_a_json_detail(client: TestClient) -> None:
-    response = client.get("/api/v1/devices/0011223344556677/readings", headers=AUTH)
+def test_unknown_device_is_404_with_a_json_detail(client: TestClient, auth: dict[str, str]) -> None:
+    response = client.get("/api/v1/devices/0011223344556677/readings", headers=auth)
     assert response.status_code == 404
     assert response.headers["content-type"].startswith("application/json")
     detail = response.json()["detail"]
@@ -187,9 +199,9 @@ def test_unknown_device_is_404_with_a_json_detail(client: TestClient) -> None:
     ],
 )
 def test_invalid_request_is_422_with_a_json_detail(
-    client: TestClient, path: str, params: dict[str, object]
+    client: TestClient, auth: dict[str, str], path: str, params: dict[str, object]
 ) -> None:
-    response = client.get(path, headers=AUTH, params=params)
+    response = client.get(path, headers=auth, params=params)
     assert response.status_code == 422, response.text
     assert response.json()["detail"]
 
@@ -200,7 +212,7 @@ def test_invalid_request_is_422_with_a_json_detail(
         pytest.param({}, id="no-token"),
         pytest.param({"Authorization": "Bearer wrong-token"}, id="wrong-token"),
         pytest.param({"Authorization": "Basic dGVzdDp0ZXN0"}, id="basic-scheme"),
-        pytest.param({"Authorization": "test-api-token"}, id="no-scheme"),
+        pytest.param({"Authorization": "csk_0011aabb_nope"}, id="no-scheme"),
     ],
 )
 def test_readings_need_the_bearer_token(client: TestClient, headers: dict[str, str]) -> None:

@@ -31,7 +31,7 @@ from tests.kit.fleet import decode_event
 from tests.kit.waiting import wait_until
 
 URL = "/api/v1/ingest/chirpstack"
-AUTH = {"Authorization": "Bearer test-api-token"}
+AUTH = {"Authorization": "Bearer test-ingest-token"}
 JSON = {"content-type": "application/json"}
 PROTOBUF = {"content-type": "application/octet-stream"}
 EVENT_STEMS = (
@@ -421,7 +421,7 @@ def test_event_without_the_token_is_401_and_stores_nothing(
     assert _counts(conn) == dict.fromkeys(TABLES, 0)
 
 
-def test_dedicated_ingest_token_replaces_the_api_token(
+def test_only_the_configured_ingest_token_opens_the_route(
     settings: Settings,
     conn: psycopg.Connection,
     events: dict[str, dict[str, bytes]],
@@ -432,8 +432,8 @@ def test_dedicated_ingest_token_replaces_the_api_token(
     )
     stem = EM300
     with TestClient(create_app(ingest_settings)) as client:
-        api_token = _post(client, "up", events[stem]["json"], JSON)
-        assert api_token.status_code == 401
+        default_token = _post(client, "up", events[stem]["json"], JSON)
+        assert default_token.status_code == 401
         ingest_token = client.post(
             URL,
             params={"event": "up"},

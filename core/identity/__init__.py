@@ -1,0 +1,1 @@
+"""Identity: users, roles and permissions, machine clients, authentication, sessions."""
