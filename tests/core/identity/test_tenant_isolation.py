@@ -1,0 +1,232 @@
+"""Tenant isolation in the database: the application role, set to tenant A, cannot read
+or change tenant B's rows through any table, even with hand-written SQL."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from core import audit, crypto, tenants
+from core.db import APP_ROLE
+from core.identity import repository
+from core.settings import Settings
+from devices import service as devices
+from devices.models import DeviceCreate
+from tests.kit.identity import SYSTEM, add_api_key, add_user
+
+NOW = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
+
+
+def _seed_tenant(conn: psycopg.Connection, settings: Settings, slug: str, n: int) -> int:
+    """One row of the tenant in every tenant table, through the code that writes them."""
+    tenant_id = tenants.create(conn, tenants.TenantCreate(slug=slug, name=f"Ville {slug}"))
+    dev_eui = f"a84041000000000{n}"
+    _, device = devices.register(
+        conn, settings, tenant_id=tenant_id,
+        device=DeviceCreate(dev_eui=dev_eui, model="milesight-em300-sld", name="chaufferie",
+                            app_key="00112233445566778899aabbccddeeff"),
+    )  # fmt: skip
+    user = add_user(
+        conn, tenant_id=tenant_id, email=f"agent@{slug}.fr", roles=["technician"],
+        permissions=["parking:enforce"],
+    )  # fmt: skip
+    add_api_key(conn, tenant_id=tenant_id, permissions=["readings:read"])
+    repository.insert_provider(
+        conn, tenant_id=tenant_id, provider="paybyphone",
+        secret_encrypted=crypto.encrypt(settings, "s3cr3t"), created_by=user["id"],
+    )  # fmt: skip
+    audit.record(conn, SYSTEM, "test.seed", tenant_id=tenant_id)
+    conn.execute(
+        "INSERT INTO readings (time, tenant_id, device_id, quantity, value)"
+        " VALUES (%s, %s, %s, 'leak', 0)",
+        (NOW, tenant_id, device["id"]),
+    )
+    conn.execute(
+        "INSERT INTO uplinks (time, tenant_id, device_id, dev_eui, dedup_id, f_port, payload)"
+        " VALUES (%s, %s, %s, %s, %s, 85, '\\x0175'::bytea)",
+        (NOW, tenant_id, device["id"], dev_eui, uuid.uuid4()),
+    )
+    conn.execute(
+        "INSERT INTO device_events (time, tenant_id, device_id, dev_eui, kind, event_key, body)"
+        " VALUES (%s, %s, %s, %s, 'join', %s, '{}')",
+        (NOW, tenant_id, device["id"], dev_eui, str(uuid.uuid4())),
+    )
+    conn.execute(
+        "INSERT INTO ingest_rejects (tenant_id, source, reason, detail, fingerprint, raw)"
+        " VALUES (%s, 'mqtt', 'undecodable', 'short frame', %s, '\\x00'::bytea)",
+        (tenant_id, uuid.uuid4().bytes),
+    )
+    return tenant_id
+
+
+@pytest.fixture
+def two_towns(conn: psycopg.Connection, settings: Settings) -> tuple[int, int]:
+    """Tenants A and B, each with rows everywhere."""
+    return _seed_tenant(conn, settings, "annecy", 1), _seed_tenant(conn, settings, "lyon", 2)
+
+
+def _tenant_tables(conn: psycopg.Connection) -> dict[str, str]:
+    """Every table (partitioned parents included, partitions not) and its tenant column."""
+    rows = conn.execute(
+        """
+        SELECT c.relname, a.attname
+        FROM pg_class c
+        JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public'
+        JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id'
+        WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+        """
+    ).fetchall()
+    return {"tenants": "id", **{table: column for table, column in rows}}
+
+
+@pytest.fixture
+def as_app(database_url: str) -> Iterator[psycopg.Connection]:
+    """A connection as the application role, in a transaction the test controls."""
+    with psycopg.connect(database_url) as connection:
+        connection.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(APP_ROLE)))
+        yield connection
+
+
+def _set_tenant(conn: psycopg.Connection, tenant_id: int) -> None:
+    conn.execute("SELECT set_config('civicsense.tenant_id', %s, true)", (str(tenant_id),))
+
+
+def _refused(conn: psycopg.Connection, query: sql.Composable, params: object = None) -> bool:
+    """True when PostgreSQL refuses the statement for lack of privilege or by policy."""
+    try:
+        with conn.transaction():
+            conn.execute(query, params)  # type: ignore[arg-type]
+    except psycopg.errors.InsufficientPrivilege:
+        return True
+    return False
+
+
+def test_every_tenant_table_is_seeded_for_both_towns(
+    conn: psycopg.Connection, two_towns: tuple[int, int]
+) -> None:
+    """Guard: a new tenant table must be seeded here, or the isolation test proves nothing."""
+    tables = _tenant_tables(conn)
+    assert {"devices", "readings", "uplinks", "users", "api_keys", "audit_log"} <= set(tables)
+    for table, column in tables.items():
+        query = sql.SQL("SELECT count(DISTINCT {}) FROM {} WHERE {} = ANY(%s)").format(
+            sql.Identifier(column), sql.Identifier(table), sql.Identifier(column)
+        )
+        row = conn.execute(query, (list(two_towns),)).fetchone()
+        assert row == (2,), f"{table} has no row of one of the towns"
+
+
+def test_app_role_set_to_a_sees_only_a_in_every_table(
+    conn: psycopg.Connection, as_app: psycopg.Connection, two_towns: tuple[int, int]
+) -> None:
+    town_a, town_b = two_towns
+    _set_tenant(as_app, town_a)
+    for table, column in _tenant_tables(conn).items():
+        ident, col = sql.Identifier(table), sql.Identifier(column)
+        others = as_app.execute(
+            sql.SQL("SELECT count(*) FROM {} WHERE {} IS DISTINCT FROM %s").format(ident, col),
+            (town_a,),
+        ).fetchone()
+        assert others == (0,), f"{table}: another tenant's rows are visible"
+        own = as_app.execute(sql.SQL("SELECT count(*) FROM {}").format(ident)).fetchone()
+        assert own is not None and own[0] >= 1, f"{table}: own rows not visible"
+        by_id = as_app.execute(
+            sql.SQL("SELECT count(*) FROM {} WHERE {} = %s").format(ident, col), (town_b,)
+        ).fetchone()
+        assert by_id == (0,), f"{table}: asking for B by id returns rows"
+
+
+def test_app_role_set_to_a_cannot_change_b_in_any_table(
+    conn: psycopg.Connection, as_app: psycopg.Connection, two_towns: tuple[int, int]
+) -> None:
+    town_a, town_b = two_towns
+    _set_tenant(as_app, town_a)
+    for table, column in _tenant_tables(conn).items():
+        ident, col = sql.Identifier(table), sql.Identifier(column)
+        touched = sql.Identifier("name" if table == "tenants" else column)  # id is generated
+        for statement in (
+            sql.SQL("UPDATE {} SET {} = {} WHERE {} = %s").format(ident, touched, touched, col),
+            sql.SQL("DELETE FROM {} WHERE {} = %s").format(ident, col),
+        ):
+            try:
+                with as_app.transaction():
+                    changed = as_app.execute(statement, (town_b,)).rowcount
+            except psycopg.errors.InsufficientPrivilege:
+                changed = 0
+            assert changed == 0, f"{table}: changed {changed} row(s) of B"
+        # a copy of one of B's rows, without its generated id, must not go in
+        with conn.cursor() as cur:
+            cur.execute(
+                sql.SQL("SELECT to_jsonb(t) - 'id' FROM {} t WHERE {} = %s LIMIT 1").format(
+                    ident, col
+                ),
+                (town_b,),
+            )
+            row = cur.fetchone()
+        assert row is not None
+        columns = [sql.Identifier(c) for c in row[0]]
+        insert = sql.SQL(
+            "INSERT INTO {} ({}) SELECT {} FROM jsonb_populate_record(NULL::{}, %s)"
+        ).format(ident, sql.SQL(", ").join(columns), sql.SQL(", ").join(columns), ident)
+        assert _refused(as_app, insert, (Jsonb(row[0]),)), f"{table}: a row of B went in"
+    counts = {
+        table: conn.execute(
+            sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))
+        ).fetchone()
+        for table in _tenant_tables(conn)
+    }
+    assert all(count is not None and count[0] >= 2 for count in counts.values())
+
+
+def test_partitions_cannot_be_read_around_the_policy(
+    conn: psycopg.Connection, as_app: psycopg.Connection, two_towns: tuple[int, int]
+) -> None:
+    partitions = [
+        name
+        for (name,) in conn.execute(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+            " JOIN pg_class p ON p.oid = i.inhparent"
+            " WHERE p.relname IN ('readings', 'uplinks', 'device_events')"
+        ).fetchall()
+    ]
+    assert partitions, "the native time tables have partitions"
+    _set_tenant(as_app, two_towns[0])
+    for name in partitions:
+        query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(name))
+        assert _refused(as_app, query), f"partition {name} is readable directly"
+
+
+def test_without_a_tenant_the_app_role_sees_nothing(
+    conn: psycopg.Connection, as_app: psycopg.Connection, two_towns: tuple[int, int]
+) -> None:
+    for table in _tenant_tables(conn):
+        count = as_app.execute(
+            sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))
+        ).fetchone()
+        assert count == (0,), f"{table} leaks rows when no tenant is set"
+
+
+def test_app_role_cannot_touch_sessions(
+    as_app: psycopg.Connection, two_towns: tuple[int, int]
+) -> None:
+    _set_tenant(as_app, two_towns[0])
+    assert _refused(as_app, sql.SQL("SELECT count(*) FROM auth_sessions"))
+
+
+def test_audit_trail_is_append_only(
+    conn: psycopg.Connection, as_app: psycopg.Connection, two_towns: tuple[int, int]
+) -> None:
+    town_a, _ = two_towns
+    _set_tenant(as_app, town_a)
+    assert _refused(as_app, sql.SQL("DELETE FROM audit_log"))
+    assert _refused(as_app, sql.SQL("UPDATE audit_log SET action = 'nothing happened'"))
+    assert _refused(as_app, sql.SQL("TRUNCATE audit_log"))
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
+        conn.execute("DELETE FROM audit_log")  # not even the owner
+    before = conn.execute("SELECT count(*) FROM audit_log").fetchone()
+    assert before is not None and before[0] >= 2
