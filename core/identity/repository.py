@@ -65,28 +65,32 @@ def insert_user(
     return int(row[0])
 
 
+def _replace(
+    conn: psycopg.Connection, table: str, column: str, user_id: int, tenant_id: int | None,
+    values: list[str],
+) -> None:  # fmt: skip
+    conn.execute(
+        sql.SQL("DELETE FROM {} WHERE user_id = %s").format(sql.Identifier(table)), (user_id,)
+    )
+    insert = sql.SQL("INSERT INTO {} (user_id, tenant_id, {}) VALUES (%s, %s, %s)").format(
+        sql.Identifier(table), sql.Identifier(column)
+    )
+    with conn.cursor() as cur:
+        cur.executemany(insert, [(user_id, tenant_id, value) for value in values])
+
+
 def set_roles(
     conn: psycopg.Connection, user_id: int, tenant_id: int | None, roles: list[str]
 ) -> None:
     """Replace the user's roles."""
-    conn.execute("DELETE FROM user_roles WHERE user_id = %s", (user_id,))
-    with conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO user_roles (user_id, tenant_id, role) VALUES (%s, %s, %s)",
-            [(user_id, tenant_id, role) for role in roles],
-        )
+    _replace(conn, "user_roles", "role", user_id, tenant_id, roles)
 
 
 def set_grants(
     conn: psycopg.Connection, user_id: int, tenant_id: int | None, grants: list[str]
 ) -> None:
     """Replace the user's individual permission grants."""
-    conn.execute("DELETE FROM user_permissions WHERE user_id = %s", (user_id,))
-    with conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO user_permissions (user_id, tenant_id, permission) VALUES (%s, %s, %s)",
-            [(user_id, tenant_id, grant) for grant in grants],
-        )
+    _replace(conn, "user_permissions", "permission", user_id, tenant_id, grants)
 
 
 _SETTABLE = frozenset({
