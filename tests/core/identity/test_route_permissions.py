@@ -238,3 +238,18 @@ def test_special_routes_for_every_caller(client: TestClient, callers: list[Calle
             has_totp = caller.name in ADMINS
             assert enrol.status_code == (409 if has_totp else 200)
             assert logout.status_code == 204
+
+
+def test_openapi_describes_the_security_schemes(client: TestClient) -> None:
+    spec = client.get("/api/v1/openapi.json").json()
+    schemes = spec["components"]["securitySchemes"]
+    assert schemes["userToken"]["flows"]["password"]["tokenUrl"] == "/api/v1/auth/token"
+    assert schemes["apiKey"]["scheme"] == "bearer"
+    assert schemes["sessionCookie"] == {
+        "type": "apiKey", "in": "cookie", "name": "civicsense_session",
+        "description": schemes["sessionCookie"]["description"],
+    }  # fmt: skip
+    for route in ROUTES:
+        operation = spec["paths"][route.path][route.method.lower()]
+        declared = {name for requirement in operation["security"] for name in requirement}
+        assert declared == {"userToken", "apiKey", "sessionCookie"}, route.path
