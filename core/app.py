@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -55,6 +56,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
         return JSONResponse({"detail": errors}, status_code=422)
+
+    @app.exception_handler(psycopg.DataError)
+    async def _data_error(_request: Request, exc: psycopg.DataError) -> JSONResponse:
+        """A value the database cannot hold (NUL in text, out-of-range number): the
+        caller's input, not a server fault."""
+        return JSONResponse({"detail": f"invalid value: {exc.diag.message_primary}"}, 422)
 
     @app.exception_handler(IdentityError)
     async def _identity_error(_request: Request, exc: IdentityError) -> JSONResponse:

@@ -43,6 +43,7 @@ def _timezone(value: str) -> str:
 
 
 INSEE_PATTERN = r"^([0-9]{2}|2A|2B)[0-9]{3}$"
+SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}$"
 
 
 class TenantCreate(BaseModel):
@@ -50,8 +51,8 @@ class TenantCreate(BaseModel):
 
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
-    slug: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")
-    name: str = Field(min_length=1, max_length=200)
+    slug: str = Field(pattern=SLUG_PATTERN)
+    name: str = Field(min_length=1, max_length=200, pattern=r"^[^\x00]*$")
     siret: str | None = Field(None, description="14 digits, Luhn checksum")
     insee_code: str | None = Field(None, pattern=INSEE_PATTERN, description="commune code")
     timezone: str = "Europe/Paris"
@@ -65,7 +66,7 @@ class TenantUpdate(BaseModel):
 
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
-    name: str | None = Field(None, min_length=1, max_length=200)
+    name: str | None = Field(None, min_length=1, max_length=200, pattern=r"^[^\x00]*$")
     siret: str | None = None
     insee_code: str | None = Field(None, pattern=INSEE_PATTERN)
     timezone: str | None = None

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import psycopg
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Path, status
 
 from . import audit, tenants
 from .identity.principal import Caller, PrivilegedConn, check
-from .tenants import TenantCreate, TenantRead, TenantUpdate
+from .tenants import SLUG_PATTERN, TenantCreate, TenantRead, TenantUpdate
 
 router = APIRouter(prefix="/tenants", tags=["tenants"])
+
+Slug = Annotated[str, Path(pattern=SLUG_PATTERN, description="the tenant's slug")]
 
 
 def _operator(caller: Caller) -> bool:
@@ -39,7 +43,7 @@ def create_tenant(conn: PrivilegedConn, caller: Caller, body: TenantCreate) -> d
 
 
 @router.get("/{slug}", response_model=TenantRead)
-def get_tenant(conn: PrivilegedConn, caller: Caller, slug: str) -> dict[str, object]:
+def get_tenant(conn: PrivilegedConn, caller: Caller, slug: Slug) -> dict[str, object]:
     """One municipality: operators see any, others only their own (404 for the rest)."""
     check(caller, ("tenants:read",))
     row = tenants.get(conn, slug)
@@ -50,7 +54,7 @@ def get_tenant(conn: PrivilegedConn, caller: Caller, slug: str) -> dict[str, obj
 
 @router.patch("/{slug}", response_model=TenantRead)
 def update_tenant(
-    conn: PrivilegedConn, caller: Caller, slug: str, body: TenantUpdate
+    conn: PrivilegedConn, caller: Caller, slug: Slug, body: TenantUpdate
 ) -> dict[str, object]:
     """Edit a municipality (operators)."""
     check(caller, ("tenants:manage",))

@@ -117,13 +117,16 @@ def revoke_provider(scope: ProvidersManage, provider_id: int) -> dict[str, objec
 def audit_trail(
     scope: AuditRead,
     action: Annotated[
-        str | None, Query(max_length=100, description="e.g. auth or user.create")
+        str | None,
+        Query(max_length=100, pattern=r"^[^\x00]*$", description="e.g. auth or user.create"),
     ] = None,
-    actor: Annotated[str | None, Query(max_length=300)] = None,
+    actor: Annotated[str | None, Query(max_length=300, pattern=r"^[^\x00]*$")] = None,
     outcome: Annotated[str | None, Query(pattern="^(success|failure|denied)$")] = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    before_id: Annotated[int | None, Query(ge=1, description="page: ids below this one")] = None,
+    before_id: Annotated[
+        int | None, Query(ge=1, le=2**63 - 1, description="page: ids below this one")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict[str, object]]:
     """The tenant's audit trail, newest first."""

@@ -6,7 +6,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-_EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+_EMAIL = r"^[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+$"
+_TEXT = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL
 
 
 class TokenPair(BaseModel):
@@ -77,7 +78,7 @@ class UserCreate(BaseModel):
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
     email: str = Field(pattern=_EMAIL, max_length=254)
-    display_name: str | None = Field(None, max_length=200)
+    display_name: str | None = Field(None, max_length=200, pattern=_TEXT)
     password: str = Field(min_length=1, max_length=256)
     roles: list[str] = Field(min_length=1, max_length=10)
     permissions: list[str] = Field(default_factory=list, max_length=50)
@@ -93,7 +94,7 @@ class UserUpdate(BaseModel):
 
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
-    display_name: str | None = Field(None, max_length=200)
+    display_name: str | None = Field(None, max_length=200, pattern=_TEXT)
     roles: list[str] | None = Field(None, min_length=1, max_length=10)
     permissions: list[str] | None = Field(None, max_length=50)
     active: bool | None = None
@@ -119,7 +120,7 @@ class ApiKeyCreate(BaseModel):
 
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=200, pattern=_TEXT)
     permissions: list[str] = Field(min_length=1, max_length=50)
 
 

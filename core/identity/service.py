@@ -87,7 +87,7 @@ def login(
     source: str | None,
 ) -> Login:
     """Check e-mail, password and (for whoever has one, and every admin) the second factor."""
-    email = email.strip().lower()
+    email = email.strip().lower().replace("\x00", "")  # text cannot hold NUL: no such user
     window = settings.login_lockout_minutes
     if source and audit.recent_failures_from(conn, source, minutes=window) >= (
         settings.login_max_failures_per_source

@@ -34,7 +34,7 @@ def accepted_step(
 ) -> int | None:
     """The time step `code` is valid for (±1 step of clock drift), if it was not used yet."""
     code = code.strip().replace(" ", "")
-    if not code.isdigit() or len(code) != 6:
+    if not (code.isascii() and code.isdigit()) or len(code) != 6:
         return None
     totp = pyotp.TOTP(secret)
     current = totp.timecode(datetime.fromtimestamp(time.time() if now is None else now, UTC))
