@@ -51,7 +51,7 @@ def token(
         source=source,
     )  # fmt: skip
     return service.issue_tokens(
-        conn, _settings(request), user_id=result.user["id"], scope=result.scope, source=source
+        conn, _settings(request), user=result.user, scope=result.scope, source=source
     )
 
 

@@ -140,7 +140,7 @@ def _from_access_token(
     except tokens.InvalidToken:
         raise _unauthorized("invalid or expired access token") from None
     user = _live_user(conn, claims.user_id)
-    if claims.issued_at < int(user["password_changed_at"].timestamp()):
+    if claims.password_stamp != tokens.password_stamp(user["password_changed_at"]):
         raise _unauthorized("the password changed since this token was issued: log in again")
     return user_principal(user, scope=claims.scope, source=source)
 

@@ -166,10 +166,18 @@ def _second_factor(
 
 
 def issue_tokens(
-    conn: psycopg.Connection, settings: Settings, *, user_id: int, scope: str, source: str | None
+    conn: psycopg.Connection,
+    settings: Settings,
+    *,
+    user: dict[str, Any],
+    scope: str,
+    source: str | None,
 ) -> TokenPair:
     """An access token, and a refresh token for full-scope logins."""
-    access = tokens.issue_access(settings, user_id=user_id, scope=scope)
+    user_id = user["id"]
+    access = tokens.issue_access(
+        settings, user_id=user_id, password_changed_at=user["password_changed_at"], scope=scope
+    )
     refresh = None
     if scope == tokens.SCOPE_FULL:
         refresh = tokens.new_secret()
@@ -207,7 +215,7 @@ def refresh(
     repository.revoke_session(conn, session["id"])
     if user is None or not user["active"]:
         raise IdentityError(401, "this account no longer exists or is deactivated")
-    return issue_tokens(conn, settings, user_id=user["id"], scope=tokens.SCOPE_FULL, source=source)
+    return issue_tokens(conn, settings, user=user, scope=tokens.SCOPE_FULL, source=source)
 
 
 def start_session(

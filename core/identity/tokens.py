@@ -12,6 +12,7 @@ import hmac
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import jwt
@@ -45,15 +46,24 @@ class AccessClaims:
     """What a verified access token says."""
 
     user_id: int
-    issued_at: int
+    password_stamp: int
     scope: str
 
 
-def issue_access(settings: Settings, *, user_id: int, scope: str = SCOPE_FULL) -> str:
+def password_stamp(changed_at: datetime) -> int:
+    """When the password last changed, in microseconds: a token carries the stamp it was
+    issued under, and stops working when the password changes (even within a second)."""
+    return int(changed_at.timestamp() * 1_000_000)
+
+
+def issue_access(
+    settings: Settings, *, user_id: int, password_changed_at: datetime, scope: str = SCOPE_FULL
+) -> str:
     """A signed access token valid `access_token_minutes`."""
     now = int(time.time())
     claims: dict[str, Any] = {
         "sub": str(user_id),
+        "pwd": password_stamp(password_changed_at),
         "iat": now,
         "exp": now + settings.access_token_minutes * 60,
         "typ": "access",
@@ -70,11 +80,11 @@ def verify_access(settings: Settings, token: str) -> AccessClaims:
             token,
             derived_key(settings, "jwt"),
             algorithms=[ALGORITHM],
-            options={"require": ["sub", "iat", "exp", "typ"]},
+            options={"require": ["sub", "iat", "exp", "typ", "pwd"]},
         )
         if claims["typ"] != "access":
             raise InvalidToken("not an access token")
-        return AccessClaims(int(claims["sub"]), int(claims["iat"]), claims.get("scope", ""))
+        return AccessClaims(int(claims["sub"]), int(claims["pwd"]), claims.get("scope", ""))
     except (jwt.PyJWTError, ValueError) as exc:
         raise InvalidToken(str(exc)) from None
 
