@@ -60,6 +60,21 @@ class Settings(BaseSettings):
         None, description="Fernet key: secrets at rest, token signing (civicsense secret-key)"
     )
 
+    chirpstack_api_url: str = Field(
+        "", description="ChirpStack gRPC API, host:port; empty: devices are not provisioned"
+    )
+    chirpstack_api_token: SecretStr | None = Field(None, description="ChirpStack API key")
+    chirpstack_tls: bool = Field(False, description="gRPC over TLS")
+    chirpstack_applications: dict[str, str] = Field(
+        default_factory=dict, description='tenant slug → application id (JSON: {"lyon": "..."})'
+    )
+    chirpstack_device_profiles: dict[str, str] = Field(
+        default_factory=dict, description="device model → device-profile id (JSON)"
+    )
+    chirpstack_requests_per_second: float = Field(
+        20.0, gt=0, description="provisioning calls per second at most"
+    )
+
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"

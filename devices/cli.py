@@ -12,7 +12,7 @@ from core.audit import cli_actor
 from core.cli import require_database
 from core.settings import Settings
 
-from . import service
+from . import provisioning, service
 
 
 @click.group()
@@ -51,4 +51,23 @@ def import_file(settings: Settings, file: Path, slug: str) -> None:
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no lines"
     click.echo(f"{file.name}: {summary}")
     if counts.get("error"):
+        raise SystemExit(1)
+
+
+@devices.command("provision")
+@click.pass_obj
+def provision(settings: Settings) -> None:
+    """Provision every registered device in ChirpStack now (the server does it every 30 s).
+
+    Exits 1 if a device failed or ChirpStack was unavailable.
+    """
+    require_database(settings)
+    report = provisioning.provision_pending(settings)
+    if report.skipped:
+        click.echo(report.skipped)
+        return
+    for dev_eui, error in sorted(report.errors.items()):
+        click.echo(f"{dev_eui}: {error}", err=True)
+    click.echo(f"{report.provisioned} provisioned, {report.failed} failed")
+    if report.failed or report.unavailable:
         raise SystemExit(1)

@@ -1,6 +1,6 @@
 """What the devices package plugs in: its migrations, CLI and the public lookup."""
 
-from core.registry import Module
+from core.registry import Job, Module
 
 MODULE = Module(
     name="devices",
@@ -8,5 +8,6 @@ MODULE = Module(
     exports=("devices.codecs", "devices.lookup", "devices.models", "devices.service"),
     routers=("devices.router:router",),
     cli=("devices.cli:devices",),
+    jobs=(Job("devices.provision", "devices.provisioning:run_job", 30),),
     migrations=True,
 )
