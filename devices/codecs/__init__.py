@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from . import bosch, milesight  # noqa: F401  (modules register their models on import)
+from . import bosch, cayenne, dragino, elsys, milesight, nwave  # noqa: F401  (modules register their models on import)
 from .base import Codec, CodecError, Quantity, Reading, registry
 
 __all__ = ["Codec", "CodecError", "Quantity", "Reading", "decode", "encode", "models", "registry"]
