@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator
@@ -75,6 +76,21 @@ class DeviceCreate(DeviceBase):
     app_key: AppKey | None = None
 
 
+class DeviceUpdate(BaseModel):
+    """Changes to a device (fields left out are kept); a new AppKey replaces the old one."""
+
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+
+    model: str | None = None
+    name: str | None = Field(None, min_length=1, max_length=200)
+    join_eui: Eui | None = None
+    lat: float | None = Field(None, ge=-90, le=90)
+    lon: float | None = Field(None, ge=-180, le=180)
+    site: str | None = Field(None, max_length=200)
+    bay: str | None = Field(None, max_length=100)
+    app_key: AppKey | None = None
+
+
 class DeviceRead(DeviceBase):
     """A device as the API returns it (never its AppKey)."""
 
@@ -82,6 +98,26 @@ class DeviceRead(DeviceBase):
     tenant_id: int
     status: str
     has_app_key: bool
+    provisioned_at: datetime | None = None
+    provisioning_error: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+class DeviceHealth(BaseModel):
+    """What a technician checks after installing a device."""
+
+    last_seen: datetime | None
+    battery: float | None = Field(description="latest battery reading, %")
+    rssi: float | None = Field(description="mean RSSI of the last 10 uplinks, dBm")
+    snr: float | None = Field(description="mean SNR of the last 10 uplinks, dB")
+    gateways: list[str] = Field(description="gateways that heard its recent uplinks")
+
+
+class DeviceDetail(DeviceRead):
+    """A device with its health."""
+
+    health: DeviceHealth
 
 
 EDITABLE_FIELDS = ("join_eui", "model", "name", "site", "bay", "lat", "lon")

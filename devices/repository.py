@@ -10,7 +10,8 @@ from psycopg.rows import dict_row
 
 _COLUMNS = sql.SQL(
     "id, tenant_id, dev_eui, join_eui, model, name, site, bay, lat, lon, status,"
-    " app_key_encrypted IS NOT NULL AS has_app_key"
+    " app_key_encrypted IS NOT NULL AS has_app_key, provisioned_at, provisioning_error,"
+    " created_at, updated_at"
 )
 
 
@@ -54,3 +55,62 @@ def update(conn: psycopg.Connection, device_id: int, changes: dict[str, Any]) ->
         sql.SQL("UPDATE devices SET {}, updated_at = now() WHERE id = %s").format(assignments),
         (*changes.values(), device_id),
     )
+
+
+_LIST = sql.SQL("""
+SELECT {} FROM devices
+WHERE (%(model)s::text IS NULL OR model = %(model)s)
+  AND (%(status)s::text IS NULL OR status = %(status)s)
+  AND (%(site)s::text IS NULL OR site = %(site)s)
+  AND (%(status)s::text = 'decommissioned' OR status <> 'decommissioned')
+ORDER BY site NULLS LAST, name, id
+LIMIT %(limit)s OFFSET %(offset)s
+""").format(_COLUMNS)
+
+
+def get_all(
+    conn: psycopg.Connection,
+    *,
+    model: str | None = None,
+    status: str | None = None,
+    site: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    """Devices the connection may see; decommissioned ones only when asked for."""
+    params = {
+        "model": model, "status": status, "site": site, "limit": limit, "offset": offset
+    }  # fmt: skip
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(_LIST, params).fetchall()
+
+
+def decommission(conn: psycopg.Connection, device_id: int) -> None:
+    """Retire a device: its DevEUI is free again, its history stays."""
+    conn.execute(
+        "UPDATE devices SET status = 'decommissioned', updated_at = now() WHERE id = %s",
+        (device_id,),
+    )
+
+
+_HEALTH = """
+SELECT
+  (SELECT max(time) FROM uplinks WHERE device_id = %(id)s) AS last_seen,
+  (SELECT value FROM readings WHERE device_id = %(id)s AND quantity = 'battery'
+   ORDER BY time DESC LIMIT 1) AS battery,
+  (SELECT avg(rssi) FROM (SELECT rssi FROM uplinks WHERE device_id = %(id)s
+   ORDER BY time DESC LIMIT 10) recent) AS rssi,
+  (SELECT avg(snr) FROM (SELECT snr FROM uplinks WHERE device_id = %(id)s
+   ORDER BY time DESC LIMIT 10) recent) AS snr,
+  (SELECT coalesce(array_agg(DISTINCT gateway_id), '{}') FROM (SELECT gateway_id FROM uplinks
+   WHERE device_id = %(id)s AND gateway_id IS NOT NULL ORDER BY time DESC LIMIT 50) recent)
+   AS gateways
+"""
+
+
+def health(conn: psycopg.Connection, device_id: int) -> dict[str, Any]:
+    """Last uplink, latest battery, mean RSSI/SNR of the last 10 uplinks, gateways heard."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(_HEALTH, {"id": device_id}).fetchone()
+    assert row is not None
+    return row

@@ -1,20 +1,35 @@
-"""Device routes (readings for now; onboarding comes with the devices issue)."""
+"""Device routes: onboarding (one, CSV, edit, decommission), the registry with health,
+and readings. Every route works through the caller's tenant (row-level security)."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query
-from pydantic import AwareDatetime, BaseModel
+import psycopg
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Response, status
+from pydantic import AwareDatetime, BaseModel, ValidationError
 
-from core import readings
+from core import audit, readings
 from core.identity.principal import Scope, scoped
 
-from . import repository
-from .models import normalise_eui
+from . import repository, service
+from .models import (
+    EDITABLE_FIELDS,
+    DeviceCreate,
+    DeviceDetail,
+    DeviceRead,
+    DeviceUpdate,
+    normalise_eui,
+)
 
 router = APIRouter(prefix="/devices", tags=["devices"])
+
+Read = Annotated[Scope, Depends(scoped("devices:read"))]
+Write = Annotated[Scope, Depends(scoped("devices:write"))]
+MAX_IMPORT_BYTES = 2 * 1024 * 1024
+MAX_IMPORT_LINES = 5000
+STATUSES = "^(registered|provisioned|active|silent|decommissioned)$"
 
 
 class ReadingOut(BaseModel):
@@ -25,6 +40,22 @@ class ReadingOut(BaseModel):
     value: float
 
 
+class ImportLine(BaseModel):
+    """The outcome of one line of an import."""
+
+    line: int
+    dev_eui: str | None
+    status: str
+    detail: str = ""
+
+
+class ImportReport(BaseModel):
+    """Counts by outcome, and every line that was not registered with its reason."""
+
+    counts: dict[str, int]
+    errors: list[ImportLine]
+
+
 def _dev_eui(dev_eui: Annotated[str, Path(description="16 hex digits, any separator")]) -> str:
     try:
         return normalise_eui(dev_eui)
@@ -32,22 +63,124 @@ def _dev_eui(dev_eui: Annotated[str, Path(description="16 hex digits, any separa
         raise HTTPException(422, f"dev_eui {exc}") from None
 
 
+DevEui = Annotated[str, Depends(_dev_eui)]
+
+
+def _device(conn: psycopg.Connection, dev_eui: str) -> dict[str, Any]:
+    device = repository.get_live(conn, dev_eui)
+    if device is None:
+        raise HTTPException(404, f"no device with DevEUI {dev_eui}")
+    return device
+
+
+def _register(scope: Scope, device: DeviceCreate) -> tuple[str, dict[str, Any]]:
+    try:
+        return service.register(
+            scope.conn, scope.settings, tenant_id=scope.tenant_id, device=device
+        )
+    except psycopg.errors.UniqueViolation:
+        raise HTTPException(409, f"DevEUI {device.dev_eui} is already registered") from None
+
+
+@router.post("", response_model=DeviceRead, status_code=status.HTTP_201_CREATED)
+def create_device(scope: Write, body: DeviceCreate, response: Response) -> dict[str, Any]:
+    """Register a device (the same DevEUI again updates it: 200)."""
+    outcome, row = _register(scope, body)
+    if outcome != "created":
+        response.status_code = status.HTTP_200_OK
+    audit.record(scope.conn, scope.actor, f"device.{outcome}", target=body.dev_eui)
+    return row
+
+
+@router.post("/import", response_model=ImportReport)
+def import_devices(
+    scope: Write,
+    body: Annotated[bytes, Body(media_type="text/csv", description="dev_eui,model,name[,...]")],
+) -> ImportReport:
+    """Register the devices of a CSV file (the columns of `civicsense devices import`, at
+    most 5,000 lines). Valid lines are kept, invalid ones reported; importing the same file
+    again changes nothing."""
+    if len(body) > MAX_IMPORT_BYTES:
+        raise HTTPException(413, f"the file is larger than {MAX_IMPORT_BYTES} bytes")
+    if body.count(b"\n") > MAX_IMPORT_LINES + 1:
+        raise HTTPException(413, f"the file has more than {MAX_IMPORT_LINES} lines")
+    try:
+        results = service.import_csv(
+            scope.conn, scope.settings, tenant_id=scope.tenant_id, data=body
+        )
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+    counts: dict[str, int] = {}
+    for result in results:
+        counts[result.status] = counts.get(result.status, 0) + 1
+    audit.record(scope.conn, scope.actor, "device.import", details=counts)
+    errors = [ImportLine(**vars(r)) for r in results if r.status == "error"]
+    return ImportReport(counts=counts, errors=errors)
+
+
+@router.get("", response_model=list[DeviceRead])
+def list_devices(
+    scope: Read,
+    model: Annotated[str | None, Query(max_length=64)] = None,
+    status_: Annotated[str | None, Query(alias="status", pattern=STATUSES)] = None,
+    site: Annotated[str | None, Query(max_length=200, pattern=r"^[^\x00]*$")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> list[dict[str, Any]]:
+    """The tenant's devices, by site and name; decommissioned ones with status=decommissioned."""
+    return repository.get_all(
+        scope.conn, model=model, status=status_, site=site, limit=limit, offset=offset
+    )
+
+
+@router.get("/{dev_eui}", response_model=DeviceDetail)
+def get_device(scope: Read, dev_eui: DevEui) -> dict[str, Any]:
+    """One device with its health: last seen, battery, signal, gateways."""
+    device = _device(scope.conn, dev_eui)
+    return {**device, "health": repository.health(scope.conn, device["id"])}
+
+
+@router.patch("/{dev_eui}", response_model=DeviceRead)
+def update_device(scope: Write, dev_eui: DevEui, body: DeviceUpdate) -> dict[str, Any]:
+    """Edit a device: place, name, model, JoinEUI, or a new AppKey."""
+    device = _device(scope.conn, dev_eui)
+    current = {k: device[k] for k in EDITABLE_FIELDS if device[k] is not None}
+    try:
+        merged = DeviceCreate.model_validate(
+            {**current, **body.model_dump(exclude_unset=True), "dev_eui": dev_eui}
+        )
+    except ValidationError as exc:
+        raise HTTPException(422, service.explain(exc)) from None
+    _, row = _register(scope, merged)
+    changed = sorted(body.model_dump(exclude_unset=True, exclude={"app_key"}))
+    details = {"fields": changed + (["app_key"] if body.app_key is not None else [])}
+    audit.record(scope.conn, scope.actor, "device.update", target=dev_eui, details=details)
+    return row
+
+
+@router.delete("/{dev_eui}", status_code=status.HTTP_204_NO_CONTENT)
+def decommission_device(scope: Write, dev_eui: DevEui) -> Response:
+    """Decommission a device: it stops counting, its history stays, its DevEUI is free."""
+    device = _device(scope.conn, dev_eui)
+    repository.decommission(scope.conn, device["id"])
+    audit.record(scope.conn, scope.actor, "device.decommission", target=dev_eui)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
 @router.get("/{dev_eui}/readings", response_model=list[ReadingOut])
 def device_readings(
     scope: Annotated[Scope, Depends(scoped("readings:read"))],
-    dev_eui: Annotated[str, Depends(_dev_eui)],
+    dev_eui: DevEui,
     quantity: Annotated[str | None, Query(max_length=64)] = None,
     since: AwareDatetime | None = None,
     until: AwareDatetime | None = None,
     limit: Annotated[int, Query(ge=1, le=10000)] = 100,
 ) -> list[dict[str, object]]:
     """Readings of a device of the tenant, newest first."""
-    conn = scope.conn
-    device = repository.get_live(conn, dev_eui)
-    if device is None:
-        raise HTTPException(404, f"no device with DevEUI {dev_eui}")
+    device = _device(scope.conn, dev_eui)
     if since and until and since >= until:
         raise HTTPException(422, "since must be before until")
     return readings.for_device(
-        conn, device_id=device["id"], quantity=quantity, since=since, until=until, limit=limit
-    )
+        scope.conn, device_id=device["id"], quantity=quantity, since=since, until=until,
+        limit=limit,
+    )  # fmt: skip

@@ -60,7 +60,9 @@ def register(
         if not changes:
             return "unchanged", existing
         repository.update(conn, existing["id"], changes)
-        return "updated", {**existing, **changes}
+        updated = repository.get_live(conn, device.dev_eui)
+        assert updated is not None
+        return "updated", updated
 
 
 def _stored_app_key(
@@ -116,7 +118,7 @@ def import_csv(
         try:
             device = DeviceCreate.model_validate(values)
         except ValidationError as exc:
-            results.append(LineResult(line, values.get("dev_eui"), "error", _explain(exc)))
+            results.append(LineResult(line, values.get("dev_eui"), "error", explain(exc)))
             continue
         if device.dev_eui in seen:
             detail = f"DevEUI already on line {seen[device.dev_eui]}"
@@ -148,7 +150,8 @@ def _numbered(reader: csv.DictReader[str]) -> Iterator[tuple[int, dict[str, Any]
         yield reader.line_num, row
 
 
-def _explain(exc: ValidationError) -> str:
+def explain(exc: ValidationError) -> str:
+    """A validation error as one line: `field: message; ...`."""
     return "; ".join(
         f"{'.'.join(str(p) for p in error['loc']) or 'line'}: {error['msg']}"
         for error in exc.errors()

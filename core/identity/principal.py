@@ -26,6 +26,7 @@ from fastapi.security import (
 
 from .. import tenants
 from ..audit import Actor
+from ..settings import Settings
 from . import repository, tokens
 from .permissions import level_of, permissions_of
 
@@ -223,6 +224,7 @@ class Scope:
     principal: Principal
     tenant_id: int
     conn: psycopg.Connection
+    settings: Settings
     actor: Actor = field(init=False)
 
     def __post_init__(self) -> None:
@@ -245,7 +247,7 @@ def scoped(*permissions: str) -> Callable[..., Iterator[Scope]]:
         check(principal, permissions)
         tenant_id = _acting_tenant(request, principal)
         with tenant_connection(request, tenant_id) as conn:
-            yield Scope(principal, tenant_id, conn)
+            yield Scope(principal, tenant_id, conn, request.app.state.settings)
 
     return dependency
 
