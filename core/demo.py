@@ -64,7 +64,6 @@ def demo_settings(settings: Settings, data_dir: Path, stack: contextlib.ExitStac
     return Settings.model_validate({**settings.model_dump(), **updates})
 
 
-DEMO_TENANT = tenants.TenantCreate(slug="demo", name="Ville de Démo")
 DEMO_USER = "gestionnaire@ville-de-demo.fr"
 DEMO_KEY_PERMISSIONS = ["devices:read", "readings:read", "tenants:read"]
 
@@ -83,7 +82,7 @@ def demo_credentials(settings: Settings, data_dir: Path) -> DemoCredentials:
     key_file, password_file = data_dir / "api_token", data_dir / "demo_password"
     actor = Actor("system", "demo")
     with psycopg.connect(require_database(settings)) as conn:
-        tenant_id = tenants.get_or_create(conn, DEMO_TENANT)
+        tenant_id = tenants.get_or_create(conn, tenants.DEMO_TENANT)
         key = key_file.read_text().strip() if key_file.exists() else ""
         prefix = api_key_prefix(key)
         if not prefix or repository.api_key_by_prefix(conn, prefix) is None:

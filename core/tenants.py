@@ -61,6 +61,9 @@ class TenantCreate(BaseModel):
     _check_timezone = field_validator("timezone")(_timezone)
 
 
+DEMO_TENANT = TenantCreate(slug="demo", name="Ville de Démo")
+
+
 class TenantUpdate(BaseModel):
     """Changes to a municipality (fields left out are kept)."""
 

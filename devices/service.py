@@ -78,8 +78,12 @@ def _rows(text: str) -> tuple[list[str], csv.DictReader[str]]:
         dialect: Any = csv.Sniffer().sniff(sample.splitlines()[0] if sample else "", ",;\t")
     except csv.Error:
         dialect = csv.excel
-    reader = csv.DictReader(io.StringIO(text), dialect=dialect)
-    header = [(name or "").strip().lower() for name in (reader.fieldnames or [])]
+    reader = csv.DictReader(io.StringIO(text, newline=""), dialect=dialect)
+    try:
+        fieldnames = reader.fieldnames
+    except csv.Error as exc:
+        raise ValueError(f"line 1: malformed CSV: {exc}") from None
+    header = [(name or "").strip().lower() for name in (fieldnames or [])]
     reader.fieldnames = header
     return header, reader
 

@@ -9,7 +9,6 @@ from collections.abc import Iterable
 import psycopg
 
 from core import tenants
-from core.demo import DEMO_TENANT
 from core.settings import Settings
 from devices import service
 from devices.models import DeviceCreate
@@ -38,7 +37,7 @@ def register_fleet(
 
 def seed(conn: psycopg.Connection, settings: Settings, *, devices: int) -> None:
     """Register the simulated fleet in the demo tenant (idempotent)."""
-    tenant_id = tenants.get_or_create(conn, DEMO_TENANT)
+    tenant_id = tenants.get_or_create(conn, tenants.DEMO_TENANT)
     register_fleet(conn, settings, tenant_id, demo_fleet(devices))
 
 

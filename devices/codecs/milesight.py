@@ -1,7 +1,7 @@
-"""Milesight IoT codecs: AM103 ambience monitor and EM300-SLD spot leak detector.
+"""Milesight IoT codecs: AM103 and AM307 ambience monitors, EM300-SLD spot leak detector.
 
-Format (Milesight IoT SensorDecoders, AM103 and EM300-SLD payload definitions): the payload is a
-sequence of `[channel id][channel type][value]` records, values little-endian, on fPort 85
+Format (Milesight IoT SensorDecoders, AM103, AM307 and EM300-SLD payload definitions): the payload
+is a sequence of `[channel id][channel type][value]` records, values little-endian, on fPort 85
 (the devices' default application port; any application port 1..223 is accepted since the port
 is configurable, fPort 0 carries MAC commands and is rejected):
 
@@ -10,18 +10,43 @@ is configurable, fPort 0 carries MAC commands and is rejected):
 | `01 75` | 1 | battery, u8 % |
 | `03 67` | 2 | temperature, int16 / 10 °C |
 | `04 68` | 1 | humidity, u8 / 2 %RH |
-| `07 7D` | 2 | CO2, u16 ppm (AM103) |
+| `07 7D` | 2 | CO2, u16 ppm (AM103, AM307) |
 | `05 00` | 1 | leak, 0 normal / 1 leak (EM300-SLD); other values are rejected |
+| `05 00` | 1 | PIR, 0 idle / 1 trigger (AM307); other values are rejected |
+| `06 CB` | 1 | light level, u8 0..5 (AM307); other values are rejected |
+| `08 7D` | 2 | TVOC, u16 / 100 IAQ level (AM307) |
+| `08 E6` | 2 | TVOC, u16 µg/m³ (AM307 set to report µg/m³): validated, not reported |
+| `09 73` | 2 | barometric pressure, u16 / 10 hPa (AM307) |
+| `0E 01` | 1 | buzzer status (AM307): validated, not reported |
+| `05 6A` | 2 | AM100-series PIR activity, in an AM307 example frame: validated, not reported |
 | `20 CE` | 9 / 8 | history: u32 unix time (UTC), temperature, humidity, CO2 (AM103) or leak |
+| `20 CE` | 16 | AM307 history: u32 time, temperature, u16/2 humidity, PIR, light, CO2, TVOC, hPa |
+| `21 CE` | 16 | AM307 history with TVOC in µg/m³: the same, its TVOC not reported |
 | `FF 01`, `0B`, `0F`, `FE` | 1 | IPSO version, power-on, LoRaWAN class, reset event |
 | `FF 09`, `0A`, `FF` | 2 | hardware, firmware, TSL version |
 | `FF 16` | 8 | serial number |
 | `FF 18` | 1 | sensor enable mask (AM103) |
 
 Device information records are valid but carry no reading. History records are decoded as
-readings carrying the record's own `timestamp`, never as current values. Units are the vendor's
-and the vocabulary's (%, °C, %RH, ppm, 0/1); no conversion is made. An empty payload, an unknown
-record, a truncated record or a leak value other than 0/1 raises `CodecError`.
+readings carrying the record's own `timestamp`, never as current values. An empty payload, an
+unknown record (each model knows only its own), a truncated record or an enumerated value outside
+its set raises `CodecError`.
+
+Units are the vendor's and the vocabulary's (%, °C, %RH, ppm, hPa, 0/1); no conversion is made.
+Where the AM307 reports in units of its own:
+
+- PIR (`05 00`) is a state, not a count: 1 ("trigger") when the passive-infrared detector saw
+  someone move, 0 ("idle") otherwise. It is reported as `occupied` (0/1: the room is occupied),
+  not as `motion`, which counts detections.
+- Light (`06 CB`) is the sensor's light level, 0..5 (higher is brighter), reported as `light` in
+  that vendor unit, not in lux.
+- TVOC (`08 7D`) is the sensor's indoor-air-quality level (IAQ, higher is worse): the raw
+  register divided by 100, as the vendor's payload definition reads it ("unit: iaq, read:
+  uint16/100"). Older decoders, such as the TTN device repository's `am307.js`, give the raw
+  register, 100 times larger. Devices set to report TVOC in µg/m³ (`08 E6`, `21 CE`) keep their
+  frames decoded but their TVOC is not reported: one model's `tvoc` series keeps one unit.
+- `05 6A` is the AM100 series' PIR activity counter; no AM307 documentation defines it, but the
+  vendor's own AM307 example frame (TTN device repository) carries it, so it is skipped.
 """
 
 from __future__ import annotations
@@ -41,9 +66,12 @@ Key = tuple[int, int]  # (channel id, channel type)
 
 @dataclass(frozen=True, slots=True)
 class Value:
-    """One little-endian integer field and how it maps to a quantity (`raw / divisor`)."""
+    """One little-endian integer field and how it maps to a quantity (`raw / divisor`).
 
-    quantity: str
+    A field without a quantity is validated (its bytes must be there) but not reported.
+    """
+
+    quantity: str | None
     size: int
     signed: bool = False
     divisor: int = 1
@@ -93,7 +121,8 @@ class Record:
         readings = []
         for value in self.values:
             raw = body[at : at + value.size]
-            readings.append(Reading(value.quantity, value.decode(raw), timestamp=timestamp))
+            if value.quantity is not None:
+                readings.append(Reading(value.quantity, value.decode(raw), timestamp=timestamp))
             at += value.size
         return readings
 
@@ -103,6 +132,12 @@ TEMPERATURE = Value("temperature", 2, signed=True, divisor=10)
 HUMIDITY = Value("humidity", 1, divisor=2)
 CO2 = Value("co2", 2)
 LEAK = Value("leak", 1, allowed=frozenset({0, 1}))
+PIR = Value("occupied", 1, allowed=frozenset({0, 1}))  # 0 idle, 1 trigger
+LIGHT_LEVEL = Value("light", 1, allowed=frozenset(range(6)))  # vendor level 0..5
+TVOC_IAQ = Value("tvoc", 2, divisor=100)  # IAQ level
+TVOC_UGM3 = Value(None, 2)  # µg/m³: validated, not reported
+PRESSURE = Value("pressure", 2, divisor=10)
+HISTORY_HUMIDITY = Value("humidity", 2, divisor=2)  # AM307 history records: u16
 
 DEVICE_INFO: dict[Key, Record] = {
     (0xFF, 0x01): Record(skip=1),  # IPSO version
@@ -122,6 +157,24 @@ AM103: dict[Key, Record] = {
     (0x07, 0x7D): Record((CO2,)),
     (0x20, 0xCE): Record((TEMPERATURE, HUMIDITY, CO2), history=True),
     (0xFF, 0x18): Record(skip=1),  # sensor enable mask
+    **DEVICE_INFO,
+}
+
+AM307_HISTORY = (TEMPERATURE, HISTORY_HUMIDITY, PIR, LIGHT_LEVEL, CO2)
+AM307: dict[Key, Record] = {
+    (0x01, 0x75): Record((BATTERY,)),
+    (0x03, 0x67): Record((TEMPERATURE,)),
+    (0x04, 0x68): Record((HUMIDITY,)),
+    (0x05, 0x00): Record((PIR,)),
+    (0x06, 0xCB): Record((LIGHT_LEVEL,)),
+    (0x07, 0x7D): Record((CO2,)),
+    (0x08, 0x7D): Record((TVOC_IAQ,)),
+    (0x08, 0xE6): Record((TVOC_UGM3,)),
+    (0x09, 0x73): Record((PRESSURE,)),
+    (0x0E, 0x01): Record(skip=1),  # buzzer status
+    (0x05, 0x6A): Record(skip=2),  # AM100-series PIR activity, in the vendor's AM307 example
+    (0x20, 0xCE): Record((*AM307_HISTORY, TVOC_IAQ, PRESSURE), history=True),
+    (0x21, 0xCE): Record((*AM307_HISTORY, TVOC_UGM3, PRESSURE), history=True),
     **DEVICE_INFO,
 }
 
@@ -161,11 +214,12 @@ def _decode(records: Mapping[Key, Record], fport: int, payload: bytes) -> list[R
 
 
 def _encoder(records: Mapping[Key, Record]) -> Encoder:
-    current = {
-        record.values[0].quantity: (key, record.values[0])
-        for key, record in records.items()
-        if not record.history and len(record.values) == 1
-    }
+    current: dict[str, tuple[Key, Value]] = {}
+    for key, record in records.items():
+        if not record.history and len(record.values) == 1:
+            quantity = record.values[0].quantity
+            if quantity is not None:
+                current[quantity] = (key, record.values[0])
 
     def encode(readings: Mapping[str, float]) -> tuple[int, bytes]:
         unknown = set(readings) - set(current)
@@ -197,6 +251,30 @@ def _encoder(records: Mapping[Key, Record]) -> Encoder:
 def decode_am103(fport: int, payload: bytes) -> list[Reading]:
     """Readings of one AM103 uplink."""
     return _decode(AM103, fport, payload)
+
+
+@register(
+    "milesight-am307",
+    vendor="milesight",
+    quantities=[
+        Quantity("battery", "%"),
+        Quantity("temperature", "°C", "0.1 °C steps"),
+        Quantity("humidity", "%RH", "0.5 %RH steps"),
+        Quantity("occupied", "0/1", "PIR state: 1 = triggered (presence), 0 = idle"),
+        Quantity("light", "level 0-5", "vendor light level, 0 dark .. 5 bright; not lux"),
+        Quantity("co2", "ppm"),
+        Quantity("tvoc", "IAQ level", "vendor indoor-air-quality level (register / 100)"),
+        Quantity("pressure", "hPa", "0.1 hPa steps"),
+    ],
+    encode=_encoder(AM307),
+    description=(
+        "Milesight AM307 indoor ambience monitor (temperature, humidity, PIR, light level,"
+        " CO2, TVOC, barometric pressure)"
+    ),
+)
+def decode_am307(fport: int, payload: bytes) -> list[Reading]:
+    """Readings of one AM307 uplink."""
+    return _decode(AM307, fport, payload)
 
 
 @register(

@@ -1,4 +1,4 @@
-"""Milesight AM103 and EM300-SLD: `[channel][type][value LE]` records on fPort 85."""
+"""Milesight AM103, AM307 and EM300-SLD: `[channel][type][value LE]` records on fPort 85."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 from devices.codecs import CodecError, Reading, decode, encode
 
 AM103 = "milesight-am103"
+AM307 = "milesight-am307"
 EM300_SLD = "milesight-em300-sld"
 # power on, IPSO version, serial number, hardware, firmware version, LoRaWAN class
 POWER_ON = "ff0bff" + "ff0101" + "ff166791d19604050005" + "ff090140" + "ff0a0114" + "ff0f00"
@@ -140,8 +141,147 @@ def test_encode_rounds_to_the_format_resolution() -> None:
         (AM103, {"temperature": float("nan")}),
         (EM300_SLD, {"leak": 0.5}),
         (EM300_SLD, {"co2": 400}),
+        (AM307, {"light": 6}),
+        (AM307, {"light": 2.5}),
+        (AM307, {"occupied": 0.5}),
+        (AM307, {"leak": 1}),
+        (AM307, {"pressure": 7000}),
     ],
 )
 def test_encode_rejects_what_cannot_be_carried(model: str, readings: dict[str, float]) -> None:
     with pytest.raises(CodecError):
         encode(model, readings)
+
+
+# AM307: the vendor README's example, 0367EE00 04687C 050001 06CB02 077DA803 087D2500 09736627
+AM307_EXAMPLE = "0367ee00" + "04687c" + "050001" + "06cb02" + "077da803" + "087d2500" + "09736627"
+# an AM307 history record: 2022-10-12 08:02:38 UTC, 27.2 °C, 62 %RH (u16), PIR trigger, light 3,
+# CO2 936 ppm, TVOC register 133, 1008.6 hPa
+AM307_HISTORY = "20ce" + "9e744663" + "1001" + "7c00" + "01" + "03" + "a803" + "8500" + "6627"
+WHEN = datetime(2022, 10, 12, 8, 2, 38, tzinfo=UTC)
+
+
+def test_am307_example_frame_gives_every_quantity() -> None:
+    assert values(decode(AM307, 85, bytes.fromhex(AM307_EXAMPLE))) == {
+        "temperature": 23.8,
+        "humidity": 62.0,
+        "occupied": 1,
+        "light": 2,
+        "co2": 936,
+        "tvoc": 0.37,
+        "pressure": 1008.6,
+    }
+
+
+def test_am307_battery_and_pressure() -> None:
+    readings = decode(AM307, 85, bytes.fromhex("017550" + "09731527"))
+    assert values(readings) == {"battery": 80, "pressure": 1000.5}
+
+
+def test_am307_idle_pir_means_unoccupied() -> None:
+    assert values(decode(AM307, 85, bytes.fromhex("050000"))) == {"occupied": 0}
+
+
+def test_am307_pir_state_outside_idle_and_trigger_is_rejected() -> None:
+    with pytest.raises(CodecError, match="occupied: 2"):
+        decode(AM307, 85, bytes.fromhex("050002"))
+
+
+def test_am307_light_is_the_vendor_level_zero_to_five() -> None:
+    assert values(decode(AM307, 85, bytes.fromhex("06cb05"))) == {"light": 5}
+    with pytest.raises(CodecError, match="light: 6"):
+        decode(AM307, 85, bytes.fromhex("06cb06"))
+
+
+def test_am307_tvoc_is_the_iaq_level() -> None:
+    assert values(decode(AM307, 85, bytes.fromhex("087d8500"))) == {"tvoc": 1.33}
+
+
+def test_am307_tvoc_in_micrograms_is_checked_but_not_reported() -> None:
+    readings = decode(AM307, 85, bytes.fromhex("08e6f401" + "0367ee00"))
+    assert values(readings) == {"temperature": 23.8}
+    with pytest.raises(CodecError, match="08 E6 at byte 0 needs 2 bytes"):
+        decode(AM307, 85, bytes.fromhex("08e6f4"))
+
+
+def test_am307_vendor_example_with_an_am100_pir_record_decodes() -> None:
+    # TTN device repository, am307-codec.yaml example 1: its `05 6A` record is the AM100 series'
+    readings = decode(AM307, 85, bytes.fromhex("01755c03673401046865056a4900"))
+    assert values(readings) == {"battery": 92, "temperature": 30.8, "humidity": 50.5}
+
+
+def test_am307_stray_trailing_byte_is_rejected() -> None:
+    with pytest.raises(CodecError, match="truncated record header at byte 7"):
+        decode(AM307, 85, bytes.fromhex("0367100104687005"))
+
+
+def test_am307_truncated_pressure_is_rejected() -> None:
+    with pytest.raises(CodecError, match="09 73 at byte 3 needs 2 bytes, 1 left"):
+        decode(AM307, 85, bytes.fromhex("017550" + "097315"))
+
+
+def test_same_record_is_a_leak_on_em300_sld_and_presence_on_am307() -> None:
+    assert values(decode(EM300_SLD, 85, bytes.fromhex("050001"))) == {"leak": 1}
+    assert values(decode(AM307, 85, bytes.fromhex("050001"))) == {"occupied": 1}
+
+
+def test_am307_knows_only_its_own_channels() -> None:
+    with pytest.raises(CodecError, match="unknown channel 0A 7D"):  # AM319 formaldehyde
+        decode(AM307, 85, bytes.fromhex("0a7d2c01"))
+    with pytest.raises(CodecError, match="unknown channel 06 CB"):
+        decode(AM103, 85, bytes.fromhex("06cb02"))
+
+
+def test_am307_device_information_frame_carries_no_reading() -> None:
+    assert decode(AM307, 85, bytes.fromhex(POWER_ON)) == []
+
+
+def test_am307_history_record_keeps_its_own_timestamp() -> None:
+    readings = decode(AM307, 85, bytes.fromhex(AM307_HISTORY))
+    assert readings == [
+        Reading("temperature", 27.2, timestamp=WHEN),
+        Reading("humidity", 62.0, timestamp=WHEN),
+        Reading("occupied", 1.0, timestamp=WHEN),
+        Reading("light", 3.0, timestamp=WHEN),
+        Reading("co2", 936.0, timestamp=WHEN),
+        Reading("tvoc", 1.33, timestamp=WHEN),
+        Reading("pressure", 1008.6, timestamp=WHEN),
+    ]
+
+
+def test_am307_history_in_micrograms_leaves_tvoc_out() -> None:
+    readings = decode(AM307, 85, bytes.fromhex("21" + AM307_HISTORY[2:]))
+    assert values_of(readings) == {
+        "temperature": 27.2,
+        "humidity": 62.0,
+        "occupied": 1.0,
+        "light": 3.0,
+        "co2": 936.0,
+        "pressure": 1008.6,
+    }
+    assert {r.timestamp for r in readings} == {WHEN}
+
+
+def test_am307_history_is_not_mistaken_for_current_values() -> None:
+    readings = decode(AM307, 85, bytes.fromhex(AM307_HISTORY + "077d9001"))
+    assert [r for r in readings if r.timestamp is None] == [Reading("co2", 400.0)]
+
+
+def test_am307_history_record_cut_short_is_rejected() -> None:
+    with pytest.raises(CodecError, match="20 CE at byte 0 needs 16 bytes, 15 left"):
+        decode(AM307, 85, bytes.fromhex(AM307_HISTORY[:-2]))
+    with pytest.raises(CodecError, match="needs 16 bytes"):  # an AM103-sized history record
+        decode(AM307, 85, bytes.fromhex("20ce9e74466318016dc501"))
+
+
+def test_am307_history_with_an_impossible_pir_state_is_rejected() -> None:
+    with pytest.raises(CodecError, match="occupied: 7"):
+        decode(AM307, 85, bytes.fromhex(AM307_HISTORY[:20] + "07" + AM307_HISTORY[22:]))
+
+
+def test_am307_encode_writes_the_vendor_records() -> None:
+    readings = {"occupied": 1, "light": 3, "tvoc": 1.33, "pressure": 1004.7}
+    assert encode(AM307, readings) == (
+        85,
+        bytes.fromhex("050001" + "06cb03" + "087d8500" + "09733f27"),
+    )

@@ -36,6 +36,7 @@ STATE = st.sampled_from([0.0, 1.0])
 REALISTIC: dict[str, Range] = {
     "occupied": (STATE, 1),
     "leak": (STATE, 1),
+    "door": (STATE, 1),
     "temperature": (_floats(-30, 60), 0.1),
     "humidity": (_floats(0, 100), 0.5),
     "co2": (_integers(350, 5000), 1),
@@ -54,6 +55,10 @@ OVERRIDES: dict[tuple[str, str], Range] = {
     ("nwave-nps405", "battery_voltage"): (_floats(2.5, 3.5), 0.004),
     ("elsys-ers-co2", "humidity"): (_integers(0, 100), 1),
     ("milesight-am307", "light"): (_integers(0, 5), 1),
+    ("milesight-am307", "tvoc"): (_floats(1, 5), 0.01),  # IAQ level, register / 100
+    ("elsys-ers", "humidity"): (_integers(0, 100), 1),
+    ("elsys-ers-lite", "humidity"): (_integers(0, 100), 1),
+    ("elsys-ers-sound", "humidity"): (_integers(0, 100), 1),
 }
 
 MODELS = models()

@@ -17,7 +17,16 @@ import pytest
 
 from devices.codecs import CodecError, Reading, decode, models
 
-MODELS_WITH_VECTORS = ("bosch-tps110", "milesight-am103", "milesight-em300-sld")
+MODELS_WITH_VECTORS = (
+    "bosch-tps110",
+    "cayenne-lpp",
+    "dragino-lwl02",
+    "elsys-ers-co2",
+    "milesight-am103",
+    "milesight-am307",
+    "milesight-em300-sld",
+    "nwave-nps405",
+)
 
 
 def _repo_root() -> Path:
