@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import psycopg
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Response, status
-from pydantic import AwareDatetime, BaseModel, ValidationError
+from pydantic import AwareDatetime, BaseModel, Field, ValidationError
 
 from core import audit, readings
 from core.identity.principal import Scope, scoped
@@ -22,6 +22,7 @@ from .models import (
     DeviceUpdate,
     normalise_eui,
 )
+from .qrcode import QrCodeError, parse_tr005
 
 router = APIRouter(prefix="/devices", tags=["devices"])
 
@@ -38,6 +39,24 @@ class ReadingOut(BaseModel):
     time: datetime
     quantity: str
     value: float
+
+
+class QrScan(BaseModel):
+    """The text a QR-code reader got from a device label."""
+
+    code: str = Field(min_length=1, max_length=4296)
+
+
+class QrRegistration(BaseModel):
+    """What a TR005 label says, ready to complete (model, name, AppKey) and register."""
+
+    dev_eui: str
+    join_eui: str
+    profile_id: str = Field(description="LoRa Alliance VendorID + the vendor's profile id")
+    vendor_id: str
+    serial_number: str | None
+    has_owner_token: bool
+    format: str = Field(description="tr005, or a draft: tr005draft2 / tr005draft3")
 
 
 class ImportLine(BaseModel):
@@ -116,6 +135,21 @@ def import_devices(
     audit.record(scope.conn, scope.actor, "device.import", details=counts)
     errors = [ImportLine(**vars(r)) for r in results if r.status == "error"]
     return ImportReport(counts=counts, errors=errors)
+
+
+@router.post("/qr", response_model=QrRegistration)
+def read_qr_code(_scope: Write, body: QrScan) -> QrRegistration:
+    """Read a LoRaWAN device QR code (LoRa Alliance TR005, `LW:D0:...`) into a prefilled
+    registration; the checksum is verified. Nothing is stored."""
+    try:
+        code = parse_tr005(body.code)
+    except QrCodeError as exc:
+        raise HTTPException(422, str(exc)) from None
+    return QrRegistration(
+        dev_eui=code.dev_eui, join_eui=code.join_eui, profile_id=code.profile_id,
+        vendor_id=code.vendor_id, serial_number=code.serial_number,
+        has_owner_token=code.owner_token is not None, format=code.variant,
+    )  # fmt: skip
 
 
 @router.get("", response_model=list[DeviceRead])

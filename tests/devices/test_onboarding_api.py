@@ -165,3 +165,25 @@ def test_edit_checks_like_registration_and_audits_without_the_key(
         "device.created", "device.update", "device.update",
     ]  # fmt: skip
     assert '"app_key"' in rows[-1][1] and APP_KEY.lower() not in str(rows).lower()
+
+
+def test_qr_code_of_a_label_prefills_a_registration(
+    client: TestClient, tech: dict[str, str]
+) -> None:
+    label = (
+        "LW:D0:1122334455667788:AABBCCDDEEFF0011:AABB1122:OAABBCCDDEEFF:SYYWWNNNNNN:PFOOBAR:CAF2C"
+    )
+    read = client.post("/api/v1/devices/qr", headers=tech, json={"code": f"  {label}\n"})
+    assert read.status_code == 200, read.text
+    assert read.json() == {
+        "dev_eui": "aabbccddeeff0011", "join_eui": "1122334455667788",
+        "profile_id": "aabb1122", "vendor_id": "aabb", "serial_number": "YYWWNNNNNN",
+        "has_owner_token": True, "format": "tr005",
+    }  # fmt: skip
+    misread = client.post("/api/v1/devices/qr", headers=tech, json={"code": label[:-1] + "D"})
+    assert misread.status_code == 422 and "checksum" in misread.json()["detail"]
+    other = client.post("/api/v1/devices/qr", headers=tech, json={"code": "https://example.org"})
+    assert other.status_code == 422 and "TR005" in other.json()["detail"]
+    registered = _register(client, tech, dev_eui=read.json()["dev_eui"],
+                           join_eui=read.json()["join_eui"], app_key=APP_KEY)  # fmt: skip
+    assert registered.status_code == 201

@@ -84,6 +84,9 @@ ROUTES = [
         "dev_eui": f"70b3d5{next(_counter):010x}", "model": "bosch-tps110", "name": "Place"}),
     Route("POST", "/api/v1/devices/import", "devices:write",
           csv=b"dev_eui,model,name\na840410000000001,bosch-tps110,Place 12\n"),
+    Route("POST", "/api/v1/devices/qr", "devices:write", body=lambda: {
+        "code": "LW:D0:1122334455667788:AABBCCDDEEFF0011:AABB1122:OAABBCCDDEEFF:SYYWWNNNNNN:"
+                "PFOOBAR:CAF2C"}),
     Route("GET", "/api/v1/devices", "devices:read"),
     Route("GET", "/api/v1/devices/{dev_eui}", "devices:read", town_object=True),
     Route("PATCH", "/api/v1/devices/{dev_eui}", "devices:write", town_object=True,
