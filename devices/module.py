@@ -5,9 +5,18 @@ from core.registry import Job, Module
 MODULE = Module(
     name="devices",
     depends_on=("core",),
-    exports=("devices.codecs", "devices.lookup", "devices.models", "devices.service"),
+    exports=(
+        "devices.activity",
+        "devices.codecs",
+        "devices.lookup",
+        "devices.models",
+        "devices.service",
+    ),
     routers=("devices.router:router",),
     cli=("devices.cli:devices",),
-    jobs=(Job("devices.provision", "devices.provisioning:run_job", 30),),
+    jobs=(
+        Job("devices.provision", "devices.provisioning:run_job", 30),
+        Job("devices.silence", "devices.activity:run_job", 300),
+    ),
     migrations=True,
 )

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import psycopg
 
+from devices import activity
+
 from .batch import Batch
 from .events import StoredReading, StoredUplink
 
@@ -143,7 +145,8 @@ def write(conn: psycopg.Connection, batch: Batch) -> Written:
         if batch.rejects:
             _copy(cur, "stage_rejects", REJECT_TYPES, batch.rejects)
             rejects = cur.execute(_INSERT_REJECTS).rowcount
-    uplinks = tuple(fact for key, fact in batch.uplink_facts.items() if key in new_keys)
+        uplinks = tuple(fact for key, fact in batch.uplink_facts.items() if key in new_keys)
+        activity.mark_seen(cur, ((u.device_id, u.time) for u in uplinks))
     conflicts = len(batch.uplinks) + len(batch.events) - len(uplinks) - new_events
     duplicates = batch.duplicates + conflicts
     return Written(uplinks, new_events, readings, rejects, duplicates)
