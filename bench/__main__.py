@@ -13,7 +13,11 @@ Phases, each on empty tables of the same durable PostgreSQL:
 2. latency: events published at --rate for --duration s, stamped with the wall clock;
    commit time − ChirpStack `time` per uplink, recorded in the worker;
 3. baselines on the rows `ingest.batch.assemble` builds from the same events:
-   per-message INSERT + COMMIT, and raw COPY per batch.
+   per-message INSERT + COMMIT, and raw COPY per batch;
+5. bulk onboarding, in a database of its own: a CSV of --onboarding-devices devices
+   imported (`devices.service.import_csv`) and re-imported, then provisioned over gRPC
+   (`devices.provisioning.provision_pending`) in a loopback ChirpStack DeviceService;
+   baseline: one INSERT + COMMIT per device, no validation.
 """
 
 from __future__ import annotations
@@ -34,14 +38,20 @@ import psycopg
 
 from ingest.simulator import demo_fleet
 
-from . import fleet, phases, report, services
+from . import fleet, onboarding, phases, report, services
 from .cpu import background_load
 from .lean_publisher import publish_lean
 from .publisher import Publisher, publish_paho
 
-FULL = {"events": 40_000, "devices": 1_000, "duration": 20.0, "insert_budget": 10.0}
+FULL = {
+    "events": 40_000, "devices": 1_000, "duration": 20.0, "insert_budget": 10.0,
+    "onboarding_devices": 5_000, "throttled_devices": 20, "cli_lines": 1_000,
+}  # fmt: skip
 PUBLISHERS: dict[str, Publisher] = {"lean": publish_lean, "paho": publish_paho}
-QUICK = {"events": 5_000, "devices": 200, "duration": 5.0, "insert_budget": 3.0}
+QUICK = {
+    "events": 5_000, "devices": 200, "duration": 5.0, "insert_budget": 3.0,
+    "onboarding_devices": 500, "throttled_devices": 10, "cli_lines": 100,
+}  # fmt: skip
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -64,6 +74,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=1000, help="worker batch_size [1000]")
     parser.add_argument("--batch-max-age-ms", type=int, default=200, help="worker [200]")
     parser.add_argument("--insert-budget", type=float, help="seconds for baseline (a) [10]")
+    parser.add_argument("--onboarding-devices", type=int,
+                        help="phase 5: CSV lines imported, provisioned [5000]")  # fmt: skip
+    parser.add_argument("--throttled-devices", type=int,
+                        help="phase 5: devices provisioned at 20 req/s [20]")  # fmt: skip
+    parser.add_argument("--cli-lines", type=int,
+                        help="phase 5: lines imported the CLI's way [1000]")  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="keep the data directory")
     parser.add_argument(
         "--output", type=Path, help="JSON path [bench/results/ingest-<date>[-quick].json]"
@@ -127,6 +143,14 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         )
         step("4b. baseline: raw COPY")
         results["raw_copy"] = phases.raw_copy(svc, rows, batch_size=args.batch_size)
+        step(
+            f"5. bulk onboarding: import {args.onboarding_devices:,} devices from CSV, "
+            "provision them in a loopback ChirpStack, baseline"
+        )
+        results["onboarding"] = onboarding.onboarding(
+            svc, devices=args.onboarding_devices, throttled=args.throttled_devices,
+            cli_lines=args.cli_lines,
+        )  # fmt: skip
     return results
 
 

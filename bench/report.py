@@ -120,6 +120,52 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
          f"worker at {100 * worker_rate / ceiling['uplinks_per_s']:.0f} % of it"),
         ("    assemble() alone (parse + decode, 1 core)",
          f"{results['assemble']['messages_per_s']:,.0f} msg/s", "no I/O, no MQTT"),
+        *onboarding_rows(results["onboarding"]),
+    ]  # fmt: skip
+
+
+def _per_s(value: float, unit: str) -> str:
+    return f"{value:,.{1 if value < 100 else 0}f} {unit}/s"
+
+
+def _duration(seconds: float) -> str:
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest:02d} s" if minutes else f"{rest} s"
+
+
+def onboarding_rows(ob: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """Phase 5's lines of the table: import, re-import, provisioning, baseline."""
+    imp, again, cli = ob["import"], ob["reimport"], ob["import_cli"]
+    prov, slow, naive = ob["provision"], ob["provision_default"], ob["naive_insert"]
+    invalid = imp["counts"].get("error", 0)
+    return [
+        (f"5. bulk onboarding: CSV import of {imp['lines']:,} lines (API: 1 transaction)",
+         _per_s(imp["devices_per_s"], "devices"),
+         f"{imp['counts'].get('created', 0):,} created, {invalid:,} invalid lines reported, "
+         f"in {imp['elapsed_s']:.1f} s ({imp['lines_per_s']:,.0f} lines/s)"),
+        ("   re-import of the same file (idempotent: all unchanged)",
+         _per_s(again["lines_per_s"], "lines"),
+         f"{again['counts'].get('unchanged', 0):,} unchanged, "
+         f"{again['counts'].get('error', 0):,} errors, in {again['elapsed_s']:.1f} s"),
+        ("   import as the CLI runs it (autocommit: a commit per line)",
+         _per_s(cli["devices_per_s"], "devices"),
+         f"{cli['lines']:,} lines of another file in {cli['elapsed_s']:.1f} s; "
+         f"the API's way ×{imp['devices_per_s'] / cli['devices_per_s']:.2f}"),
+        (f"   provisioning, throttle at {prov['requests_per_second_setting']:,.0f} req/s "
+         "(not the limit)",
+         _per_s(prov["devices_per_s"], "devices"),
+         f"{prov['provisioned']:,} devices, {prov['grpc_calls']:,} gRPC calls "
+         f"({prov['calls_per_s']:,.0f}/s) in {prov['elapsed_s']:.1f} s, loopback server"),
+        (f"   provisioning at the default throttle ({slow['requests_per_second_setting']:g} "
+         "req/s)", _per_s(slow["implied_devices_per_s"], "devices"),
+         f"implied (2 calls/device); measured {slow['devices_per_s']:.1f}/s on "
+         f"{slow['provisioned']} devices; the {imp['valid']:,} would take "
+         f"{_duration(slow['implied_s_for_file'])}"),
+        ("5b. baseline: naive import, INSERT + COMMIT per device",
+         _per_s(naive["devices_per_s"], "devices"),
+         f"no validation, no lookup, no report; API import at "
+         f"×{imp['devices_per_s'] / naive['devices_per_s']:.2f}, CLI at "
+         f"×{cli['devices_per_s'] / naive['devices_per_s']:.2f} of it"),
     ]  # fmt: skip
 
 
@@ -181,6 +227,7 @@ def checks(results: dict[str, Any]) -> list[str]:
                 f"{phase}: the workers received {received:,} of {results[phase]['messages']:,}"
                 f" messages, {duplicates:,} duplicates"
             )
+    problems += [f"onboarding: {p}" for p in results["onboarding"]["problems"]]
     worker_rows = results["throughput"]["tables"]
     for phase in (*THROUGHPUT_PHASES[1:], "raw_copy"):
         if results[phase]["tables"] != worker_rows:
@@ -222,6 +269,14 @@ def print_table(results: dict[str, Any]) -> None:
     print("CPU during the worker runs (and the workers' PostgreSQL sessions):")
     for line in cpu_lines(results):
         print(line)
+    print("CPU during bulk onboarding (cores; the gRPC server runs in the bench process):")
+    ob = results["onboarding"]
+    for label, part in (("import", ob["import"]), ("provisioning", ob["provision"])):
+        cpu = part["cpu_s"]
+        names = [k for k in cpu if k not in ("wall", "busy_cores", "iowait_cores")]
+        parts = ", ".join(f"{name} {cpu[name] / cpu['wall']:.2f}" for name in names)
+        print(f"  {label}: {cpu['wall']:.1f} s, cores busy {cpu['busy_cores']:.2f} "
+              f"(iowait {cpu['iowait_cores']:.2f}); {parts}")  # fmt: skip
 
 
 def write_json(results: dict[str, Any], *, quick: bool, path: Path | None = None) -> Path:
