@@ -269,8 +269,11 @@ def print_table(results: dict[str, Any]) -> None:
     print("CPU during the worker runs (and the workers' PostgreSQL sessions):")
     for line in cpu_lines(results):
         print(line)
-    print("CPU during bulk onboarding (cores; the gRPC server runs in the bench process):")
     ob = results["onboarding"]
+    print(
+        f"CPU during bulk onboarding (phase 5: {ob['phase_s']:.0f} s in all; cores; the gRPC "
+        "server runs in the bench process):"
+    )
     for label, part in (("import", ob["import"]), ("provisioning", ob["provision"])):
         cpu = part["cpu_s"]
         names = [k for k in cpu if k not in ("wall", "busy_cores", "iowait_cores")]
