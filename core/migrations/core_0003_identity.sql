@@ -152,6 +152,8 @@ CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON audi
 ALTER TABLE audit_log ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant_reads ON audit_log FOR SELECT TO civicsense_app
     USING (tenant_id = civicsense_current_tenant());
+-- the application role appends for the tenant of its transaction only; operator-level
+-- entries (no tenant: logins of unknown accounts, operators' work) go the privileged path
 CREATE POLICY tenant_appends ON audit_log FOR INSERT TO civicsense_app
-    WITH CHECK (tenant_id IS NULL OR tenant_id = civicsense_current_tenant());
+    WITH CHECK (tenant_id = civicsense_current_tenant());
 GRANT SELECT, INSERT ON audit_log TO civicsense_app;

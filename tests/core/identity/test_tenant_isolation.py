@@ -226,6 +226,12 @@ def test_audit_trail_is_append_only(
     assert _refused(as_app, sql.SQL("DELETE FROM audit_log"))
     assert _refused(as_app, sql.SQL("UPDATE audit_log SET action = 'nothing happened'"))
     assert _refused(as_app, sql.SQL("TRUNCATE audit_log"))
+    forged = sql.SQL(
+        "INSERT INTO audit_log (tenant_id, actor_kind, actor, action, outcome)"
+        " VALUES (%s, 'user', 'someone', 'user.create', 'success')"
+    )
+    assert _refused(as_app, forged, (two_towns[1],)), "an entry for another town"
+    assert _refused(as_app, forged, (None,)), "an operator-level entry"
     with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
         conn.execute("DELETE FROM audit_log")  # not even the owner
     before = conn.execute("SELECT count(*) FROM audit_log").fetchone()
