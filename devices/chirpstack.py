@@ -1,4 +1,5 @@
-"""ChirpStack v4's device API over gRPC (`chirpstack_api`): create (or update), set keys.
+"""ChirpStack v4's device API over gRPC (`chirpstack_api`): create (or update), set keys,
+delete.
 
 Calls carry the API token as `authorization: Bearer` metadata, are spaced to at most
 `chirpstack_requests_per_second`, and transient failures (server down, overloaded,
@@ -129,6 +130,14 @@ class ChirpStackClient:
             self._refused_unless_ok(
                 self._stub.UpdateKeys, api.UpdateDeviceKeysRequest(device_keys=keys)
             )
+
+    def delete(self, dev_eui: str) -> None:
+        """Remove the device from ChirpStack (already absent is fine)."""
+        try:
+            self._call(self._stub.Delete, api.DeleteDeviceRequest(dev_eui=dev_eui))
+        except grpc.RpcError as exc:
+            if exc.code() != grpc.StatusCode.NOT_FOUND:  # type: ignore[attr-defined]
+                raise ChirpStackRefused(_describe(exc)) from None
 
     def _refused_unless_ok(self, method: Callable[..., Any], request: Any) -> None:
         try:

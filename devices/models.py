@@ -100,6 +100,8 @@ class DeviceRead(DeviceBase):
     has_app_key: bool
     provisioned_at: datetime | None = None
     provisioning_error: str | None = None
+    last_seen_at: datetime | None = None
+    expected_interval_s: int | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
 

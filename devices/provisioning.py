@@ -1,4 +1,5 @@
-"""Provisioning registered devices in ChirpStack, by a scheduled job (and on demand).
+"""Provisioning registered devices in ChirpStack, by a scheduled job (and on demand), and
+deleting decommissioned ones from it.
 
 Every device still `registered` is created in its tenant's ChirpStack application with
 its model's device profile, then given its AppKey; it becomes `provisioned`. A device
@@ -46,12 +47,25 @@ WHERE id = %s AND status = 'registered'
 """
 
 
+_DECOMMISSIONED = """
+SELECT d.id, d.tenant_id, d.dev_eui,
+       EXISTS (SELECT FROM devices live WHERE live.dev_eui = d.dev_eui
+               AND live.status <> 'decommissioned') AS registered_again
+FROM devices d
+WHERE d.status = 'decommissioned' AND d.provisioned_at IS NOT NULL
+  AND d.deprovisioned_at IS NULL AND d.id > %s
+ORDER BY d.id
+LIMIT %s
+"""
+
+
 @dataclass
 class Report:
     """What one run did."""
 
     skipped: str | None = None
     provisioned: int = 0
+    deprovisioned: int = 0
     failed: int = 0
     unavailable: str | None = None
     errors: dict[str, str] = field(default_factory=dict)  # DevEUI → reason
@@ -86,29 +100,59 @@ def provision_pending(
     client_factory: Callable[[Settings], ChirpStackClient] = ChirpStackClient,
     batch: int = 500,
 ) -> Report:
-    """Provision every `registered` device; commits device by device."""
+    """Delete decommissioned devices from ChirpStack, then provision every `registered`
+    one; commits device by device."""
     if not settings.chirpstack_api_url:
         return Report(skipped="CIVICSENSE_CHIRPSTACK_API_URL is not set: provisioning skipped")
     report = Report()
     client = client_factory(settings)
     try:
         with psycopg.connect(settings.database_url, autocommit=True) as conn:
-            last_id = 0
-            while report.unavailable is None:
-                with conn.cursor(row_factory=dict_row) as cur:
-                    devices = cur.execute(_PENDING, (last_id, batch)).fetchall()
-                if not devices:
-                    break
-                for device in devices:
-                    last_id = device["id"]
-                    _run_one(conn, client, settings, device, report)
-                    if report.unavailable:
+            for query, step in ((_DECOMMISSIONED, _remove_one), (_PENDING, _run_one)):
+                last_id = 0
+                while report.unavailable is None:
+                    with conn.cursor(row_factory=dict_row) as cur:
+                        devices = cur.execute(query, (last_id, batch)).fetchall()
+                    if not devices:
                         break
+                    for device in devices:
+                        last_id = device["id"]
+                        step(conn, client, settings, device, report)
+                        if report.unavailable:
+                            break
     finally:
         client.close()
     if report.unavailable:
         log.warning("ChirpStack unavailable, provisioning stopped: %s", report.unavailable)
     return report
+
+
+def _remove_one(
+    conn: psycopg.Connection,
+    client: ChirpStackClient,
+    _settings: Settings,
+    device: dict[str, Any],
+    report: Report,
+) -> None:
+    """Delete a decommissioned device, unless its DevEUI was registered again since (then
+    ChirpStack's entry belongs to the new registration)."""
+    if not device["registered_again"]:
+        try:
+            client.delete(device["dev_eui"])
+        except ChirpStackRefused as exc:
+            report.failed += 1
+            report.errors[device["dev_eui"]] = f"ChirpStack refused the deletion: {exc}"
+            return
+        except ChirpStackUnavailable as exc:
+            report.unavailable = str(exc)
+            return
+    with conn.transaction():
+        conn.execute("UPDATE devices SET deprovisioned_at = now() WHERE id = %s", (device["id"],))
+        audit.record(
+            conn, SYSTEM, "device.deprovision", target=device["dev_eui"],
+            tenant_id=device["tenant_id"],
+        )  # fmt: skip
+    report.deprovisioned += 1
 
 
 def _run_one(
@@ -146,5 +190,8 @@ def run_job(settings: Settings) -> None:
     report = provision_pending(settings)
     if report.skipped:
         log.debug(report.skipped)
-    elif report.provisioned or report.failed:
-        log.info("provisioning: %d provisioned, %d failed", report.provisioned, report.failed)
+    elif report.provisioned or report.deprovisioned or report.failed:
+        log.info(
+            "provisioning: %d provisioned, %d deleted, %d failed",
+            report.provisioned, report.deprovisioned, report.failed,
+        )  # fmt: skip

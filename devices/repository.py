@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -11,7 +12,7 @@ from psycopg.rows import dict_row
 _COLUMNS = sql.SQL(
     "id, tenant_id, dev_eui, join_eui, model, name, site, bay, lat, lon, status,"
     " app_key_encrypted IS NOT NULL AS has_app_key, provisioned_at, provisioning_error,"
-    " created_at, updated_at"
+    " last_seen_at, expected_interval_s, created_at, updated_at"
 )
 
 
@@ -62,6 +63,8 @@ SELECT {} FROM devices
 WHERE (%(model)s::text IS NULL OR model = %(model)s)
   AND (%(status)s::text IS NULL OR status = %(status)s)
   AND (%(site)s::text IS NULL OR site = %(site)s)
+  AND (%(silent_since)s::timestamptz IS NULL
+       OR (status = 'silent' AND last_seen_at <= %(silent_since)s))
   AND (%(status)s::text = 'decommissioned' OR status <> 'decommissioned')
 ORDER BY site NULLS LAST, name, id
 LIMIT %(limit)s OFFSET %(offset)s
@@ -74,12 +77,15 @@ def get_all(
     model: str | None = None,
     status: str | None = None,
     site: str | None = None,
+    silent_since: datetime | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> list[dict[str, Any]]:
-    """Devices the connection may see; decommissioned ones only when asked for."""
+    """Devices the connection may see; decommissioned ones only when asked for;
+    `silent_since`: silent devices not heard from since that time."""
     params = {
-        "model": model, "status": status, "site": site, "limit": limit, "offset": offset
+        "model": model, "status": status, "site": site, "silent_since": silent_since,
+        "limit": limit, "offset": offset,
     }  # fmt: skip
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(_LIST, params).fetchall()

@@ -158,13 +158,17 @@ def list_devices(
     model: Annotated[str | None, Query(max_length=64)] = None,
     status_: Annotated[str | None, Query(alias="status", pattern=STATUSES)] = None,
     site: Annotated[str | None, Query(max_length=200, pattern=r"^[^\x00]*$")] = None,
+    silent_since: Annotated[
+        AwareDatetime | None, Query(description="silent devices not heard from since then")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> list[dict[str, Any]]:
     """The tenant's devices, by site and name; decommissioned ones with status=decommissioned."""
     return repository.get_all(
-        scope.conn, model=model, status=status_, site=site, limit=limit, offset=offset
-    )
+        scope.conn, model=model, status=status_, site=site, silent_since=silent_since,
+        limit=limit, offset=offset,
+    )  # fmt: skip
 
 
 @router.get("/{dev_eui}", response_model=DeviceDetail)

@@ -187,3 +187,23 @@ def test_qr_code_of_a_label_prefills_a_registration(
     registered = _register(client, tech, dev_eui=read.json()["dev_eui"],
                            join_eui=read.json()["join_eui"], app_key=APP_KEY)  # fmt: skip
     assert registered.status_code == 201
+
+
+def test_silent_devices_can_be_listed_by_how_long_they_have_been_quiet(
+    client: TestClient, tech: dict[str, str], conn: psycopg.Connection
+) -> None:
+    _register(client, tech)
+    _register(client, tech, dev_eui=ROOM, model="milesight-am103", name="CM1")
+    now = datetime.now(UTC)
+    conn.execute(
+        "UPDATE devices SET status = 'silent', last_seen_at = %s WHERE dev_eui = %s",
+        (now - timedelta(days=3), PARKING),
+    )
+    conn.execute(
+        "UPDATE devices SET status = 'silent', last_seen_at = %s WHERE dev_eui = %s",
+        (now - timedelta(hours=2), ROOM),
+    )
+    params = {"silent_since": (now - timedelta(days=1)).isoformat()}
+    quiet = client.get("/api/v1/devices", headers=tech, params=params).json()
+    assert [(d["dev_eui"], d["status"]) for d in quiet] == [(PARKING, "silent")]
+    assert quiet[0]["last_seen_at"] is not None

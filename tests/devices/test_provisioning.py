@@ -180,3 +180,30 @@ def test_without_a_chirpstack_url_provisioning_is_skipped_and_says_so(
     report = provision_pending(settings)
     assert report.skipped and "CIVICSENSE_CHIRPSTACK_API_URL" in report.skipped
     assert {status for status, _ in _statuses(conn).values()} == {"registered"}
+
+
+def test_decommissioned_devices_leave_chirpstack_unless_registered_again(
+    conn: psycopg.Connection, settings: Settings, town: int, store: DeviceStore
+) -> None:
+    data, valid = _csv(3, invalid_every=1000)
+    service.import_csv(conn, settings, tenant_id=town, data=data)
+    gone, back, kept = sorted(valid)
+    port = free_port()
+    configured = _settings(settings, f"127.0.0.1:{port}")
+    with chirpstack_server(store, port):
+        assert provision_pending(configured).provisioned == 3
+    conn.execute("UPDATE devices SET status = 'decommissioned' WHERE dev_eui IN (%s, %s)",
+                 (gone, back))  # fmt: skip
+    again = f"dev_eui,model,name,app_key\n{back},{valid[back][0]},De retour,{valid[back][1]}\n"
+    service.import_csv(conn, settings, tenant_id=town, data=again.encode())
+    down = provision_pending(configured)
+    assert down.unavailable and down.deprovisioned == 0
+    with chirpstack_server(store, port):
+        report = provision_pending(configured)
+    assert (report.deprovisioned, report.provisioned, report.unavailable) == (2, 1, None), report
+    assert set(store.devices) == {back, kept}, "the re-registered DevEUI stays in ChirpStack"
+    assert store.devices[back].name == "De retour"
+    pending = conn.execute(
+        "SELECT count(*) FROM devices WHERE status = 'decommissioned' AND deprovisioned_at IS NULL"
+    ).fetchone()
+    assert pending == (0,)

@@ -71,6 +71,14 @@ class DeviceService(api.DeviceServiceServicer):
             self.store.keys[dev_eui] = request.device_keys
         return empty_pb2.Empty()
 
+    def Delete(self, request, context):
+        self._check(context)
+        with self.store.lock:
+            if self.store.devices.pop(request.dev_eui, None) is None:
+                context.abort(grpc.StatusCode.NOT_FOUND, "object does not exist")
+            self.store.keys.pop(request.dev_eui, None)
+        return empty_pb2.Empty()
+
     def UpdateKeys(self, request, context):
         self._check(context)
         with self.store.lock:
