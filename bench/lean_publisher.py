@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 
-from ingest.mqtt_source import parse_mqtt_url
+from core.mqtt import parse_mqtt_url
 from ingest.simulator import SimEvent
 
 from .publisher import Published

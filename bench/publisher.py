@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from ingest.mqtt_source import new_client
+from core.mqtt import new_client
 from ingest.simulator import SimEvent
 
 

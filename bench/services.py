@@ -15,8 +15,8 @@ import psycopg
 
 from core import migrate
 from core.embedded import EmbeddedBroker, EmbeddedPostgres
+from core.mqtt import new_client
 from core.settings import Settings
-from ingest.mqtt_source import new_client
 
 INGEST_TABLES = ("uplinks", "device_events", "readings", "ingest_rejects")
 

@@ -8,6 +8,7 @@ MODULE = Module(
     exports=(
         "devices.activity",
         "devices.codecs",
+        "devices.downlinks",
         "devices.lookup",
         "devices.models",
         "devices.service",

@@ -8,12 +8,14 @@ from typing import Annotated, Any
 
 import psycopg
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Response, status
+from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, Field, ValidationError
 
 from core import audit, readings
 from core.identity.principal import Scope, scoped
+from core.mqtt import MqttUnavailable, publish_once
 
-from . import repository, service
+from . import downlinks, repository, service
 from .models import (
     EDITABLE_FIELDS,
     DeviceCreate,
@@ -222,3 +224,49 @@ def device_readings(
         scope.conn, device_id=device["id"], quantity=quantity, since=since, until=until,
         limit=limit,
     )  # fmt: skip
+
+
+@router.post(
+    "/{dev_eui}/downlinks", response_model=downlinks.DownlinkRead,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={503: {"description": "the broker did not take it: recorded as failed"}},
+)  # fmt: skip
+def send_downlink(
+    scope: Write, dev_eui: DevEui, body: downlinks.DownlinkCreate
+) -> dict[str, Any] | JSONResponse:
+    """Queue a downlink in ChirpStack (MQTT `command/down`); its status follows ChirpStack's
+    txack (sent) and ack (acknowledged / nacked) events."""
+    device = _device(scope.conn, dev_eui)
+    slug = scope.conn.execute("SELECT slug FROM tenants").fetchone()
+    application = scope.settings.chirpstack_applications.get(slug[0] if slug else "")
+    if application is None:
+        raise HTTPException(409, "no ChirpStack application is configured for this tenant")
+    if not scope.settings.mqtt_url:
+        raise HTTPException(503, "no MQTT broker is configured (CIVICSENSE_MQTT_URL)")
+    row = downlinks.insert(
+        scope.conn, tenant_id=scope.tenant_id, device=device, request=body,
+        created_by=scope.actor.label,
+    )  # fmt: skip
+    audit.record(
+        scope.conn, scope.actor, "device.downlink", target=dev_eui,
+        details={"id": str(row["id"]), "f_port": body.f_port, "confirmed": body.confirmed},
+    )  # fmt: skip
+    scope.commit()  # before publishing: ChirpStack's txack may come back at once
+    try:
+        publish_once(
+            scope.settings.mqtt_url, downlinks.command_topic(application, dev_eui),
+            downlinks.command(row),
+        )  # fmt: skip
+    except MqttUnavailable as exc:
+        failed = downlinks.failed(scope.conn, row["id"], str(exc))
+        body_out = downlinks.DownlinkRead.model_validate(failed).model_dump(mode="json")
+        return JSONResponse({"detail": f"not queued: {exc}", "downlink": body_out}, 503)
+    return row
+
+
+@router.get("/{dev_eui}/downlinks", response_model=list[downlinks.DownlinkRead])
+def list_downlinks(
+    scope: Read, dev_eui: DevEui, limit: Annotated[int, Query(ge=1, le=1000)] = 50
+) -> list[dict[str, Any]]:
+    """A device's downlinks and their status, newest first."""
+    return downlinks.for_device(scope.conn, _device(scope.conn, dev_eui)["id"], limit)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -59,6 +60,7 @@ class Batch:
     uplink_facts: dict[str, StoredUplink] = field(default_factory=dict)
     rejects: list[tuple] = field(default_factory=list)
     acks: list[Callable[[], None]] = field(default_factory=list)
+    downlink_feedback: list[tuple[uuid.UUID, str]] = field(default_factory=list)
     ignored: int = 0
     duplicates: int = 0
     reject_reasons: dict[str, int] = field(default_factory=dict)
@@ -104,6 +106,9 @@ def assemble(messages: list[Inbound], resolve: Resolver, *, fmt: str = "auto") -
         if message.event in chirpstack.IGNORED_EVENTS:
             batch.ignored += 1
             continue
+        if message.event in chirpstack.FEEDBACK_EVENTS:
+            _add_feedback(batch, message, fmt)
+            continue
         try:
             item = chirpstack.parse(
                 message.event, message.payload, fmt=fmt, topic_dev_eui=message.topic_dev_eui
@@ -138,6 +143,20 @@ def assemble(messages: list[Inbound], resolve: Resolver, *, fmt: str = "auto") -
             except Exception as exc:  # rows are only added once complete: nothing half-added
                 batch.reject(message, "invalid_event", f"{type(exc).__name__}: {exc}", key=key)
     return batch
+
+
+def _add_feedback(batch: Batch, message: Inbound, fmt: str) -> None:
+    """A downlink's fate (txack, ack): kept for the writer, which updates the downlink."""
+    assert message.event is not None
+    try:
+        feedback = chirpstack.downlink_feedback(message.event, message.payload, fmt=fmt)
+    except chirpstack.EventError as exc:
+        batch.reject(message, exc.reason, exc.detail)
+        return
+    if feedback is None:
+        batch.ignored += 1
+    else:
+        batch.downlink_feedback.append(feedback)
 
 
 def _add(

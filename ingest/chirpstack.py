@@ -22,7 +22,8 @@ from chirpstack_api import integration
 from google.protobuf.message import DecodeError
 
 STORED_EVENTS = ("up", "join", "status", "log")
-IGNORED_EVENTS = ("ack", "txack", "location", "integration")
+FEEDBACK_EVENTS = ("ack", "txack")  # what became of a downlink civicsense queued
+IGNORED_EVENTS = ("location", "integration")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _HEX16 = re.compile(r"[0-9a-f]{16}")
 _DEDUP_NAMESPACE = uuid.UUID("6f1d3c52-8a0e-4b8e-9d39-2b7c1f5e0a11")
@@ -99,6 +100,36 @@ def parse(
     if event == "up":
         return _uplink(get, dev_eui, payload)
     return _device_event(event, get, dev_eui, payload)
+
+
+_FEEDBACK_TYPES = {"ack": integration.AckEvent, "txack": integration.TxAckEvent}
+
+
+def downlink_feedback(
+    event: str, payload: bytes, *, fmt: str = "auto"
+) -> tuple[uuid.UUID, str] | None:
+    """(queue item id, new status) from a `txack` (sent) or `ack` (acknowledged or nacked)
+    event; None when it names no queue item."""
+    fmt = detect_format(payload) if fmt == "auto" else fmt
+    if fmt == "json":
+        body = _load_json(payload)
+        queue_item, acknowledged = body.get("queueItemId"), body.get("acknowledged", False)
+    else:
+        try:
+            message = _FEEDBACK_TYPES[event].FromString(payload)
+        except (DecodeError, RuntimeWarning, ValueError) as exc:
+            raise EventError("invalid_protobuf", f"not a {event} protobuf event: {exc}") from None
+        queue_item = message.queue_item_id
+        acknowledged = event == "ack" and message.acknowledged
+    if not queue_item:
+        return None
+    try:
+        queue_id = uuid.UUID(str(queue_item))
+    except ValueError:
+        raise EventError("invalid_event", f"queueItemId is not a UUID: {queue_item!r}") from None
+    if event == "txack":
+        return queue_id, "sent"
+    return queue_id, "acknowledged" if acknowledged is True else "nacked"
 
 
 def normalise_dev_eui(value: object) -> str:

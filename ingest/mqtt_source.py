@@ -12,74 +12,17 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-from dataclasses import dataclass
-from urllib.parse import parse_qs, unquote, urlsplit
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+
+from core.mqtt import new_client
 
 from .batch import from_topic
 from .pipeline import Pipeline
 
 log = logging.getLogger("civicsense.ingest.mqtt")
-
-
-@dataclass(frozen=True)
-class BrokerAddress:
-    """Where the broker is and how to log in."""
-
-    host: str
-    port: int
-    tls: bool
-    username: str | None
-    password: str | None
-    mqtt5: bool = True
-
-
-def parse_mqtt_url(url: str) -> BrokerAddress:
-    """`mqtt://user:pass@host:1883` or `mqtts://...` → BrokerAddress.
-
-    `?protocol=3.1.1` selects MQTT 3.1.1 for brokers without MQTT 5 (amqtt).
-    """
-    parts = urlsplit(url)
-    if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
-        raise ValueError(f"MQTT URL must start with mqtt:// or mqtts://, got {url!r}")
-    tls = parts.scheme in ("mqtts", "ssl")
-    protocol = parse_qs(parts.query).get("protocol", ["5"])[-1]
-    if protocol not in ("5", "3.1.1"):
-        raise ValueError(f"MQTT protocol must be 5 or 3.1.1, got {protocol!r}")
-    return BrokerAddress(
-        host=parts.hostname or "127.0.0.1",
-        port=parts.port or (8883 if tls else 1883),
-        tls=tls,
-        username=unquote(parts.username) if parts.username else None,
-        password=unquote(parts.password) if parts.password else None,
-        mqtt5=protocol == "5",
-    )
-
-
-def new_client(
-    url: str, client_id: str, *, persistent: bool = False, manual_ack: bool = False
-) -> tuple[mqtt.Client, BrokerAddress]:
-    """A paho client configured for `url` (not yet connected).
-
-    `persistent` keeps the session on an MQTT 3.1.1 broker (MQTT 5 sets it at connect).
-    """
-    address = parse_mqtt_url(url)
-    client = mqtt.Client(
-        CallbackAPIVersion.VERSION2,
-        client_id=client_id,
-        protocol=mqtt.MQTTv5 if address.mqtt5 else mqtt.MQTTv311,
-        clean_session=None if address.mqtt5 else not persistent,
-        manual_ack=manual_ack,
-    )
-    if address.username:
-        client.username_pw_set(address.username, address.password)
-    if address.tls:
-        client.tls_set()
-    return client, address
 
 
 class MqttSource:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import psycopg
 
-from devices import activity
+from devices import activity, downlinks
 
 from .batch import Batch
 from .events import StoredReading, StoredUplink
@@ -147,6 +147,7 @@ def write(conn: psycopg.Connection, batch: Batch) -> Written:
             rejects = cur.execute(_INSERT_REJECTS).rowcount
         uplinks = tuple(fact for key, fact in batch.uplink_facts.items() if key in new_keys)
         activity.mark_seen(cur, ((u.device_id, u.time) for u in uplinks))
+        downlinks.apply_feedback(cur, batch.downlink_feedback)
     conflicts = len(batch.uplinks) + len(batch.events) - len(uplinks) - new_events
     duplicates = batch.duplicates + conflicts
     return Written(uplinks, new_events, readings, rejects, duplicates)

@@ -230,6 +230,13 @@ class Scope:
     def __post_init__(self) -> None:
         self.actor = self.principal.actor(self.tenant_id)
 
+    def commit(self) -> None:
+        """Commit what is done so far (others see it now); the tenant stays set."""
+        self.conn.commit()
+        self.conn.execute(
+            "SELECT set_config('civicsense.tenant_id', %s, true)", (str(self.tenant_id),)
+        )
+
 
 @contextlib.contextmanager
 def tenant_connection(request: Request, tenant_id: int) -> Iterator[psycopg.Connection]:

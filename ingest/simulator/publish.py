@@ -14,7 +14,8 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from ..mqtt_source import new_client
+from core.mqtt import new_client
+
 from .events import Clock, FleetSimulator, SimEvent, wall_clock
 
 _CONNECT_TIMEOUT = 10.0

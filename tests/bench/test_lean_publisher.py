@@ -10,7 +10,7 @@ import pytest
 from bench.fleet import generate
 from bench.lean_publisher import publish_lean
 from core.embedded import EmbeddedBroker
-from ingest.mqtt_source import new_client
+from core.mqtt import new_client
 from ingest.simulator import demo_fleet
 from tests.kit.waiting import wait_until
 

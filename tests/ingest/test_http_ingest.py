@@ -392,7 +392,7 @@ def test_unsupported_event_type_is_kept_as_a_reject(
 
 
 @pytest.mark.parametrize("event", ["txack", "ack", "location", "integration"])
-def test_ignored_event_types_store_nothing_and_are_not_an_error(
+def test_events_with_nothing_to_store_are_not_an_error(
     client: TestClient, conn: psycopg.Connection, events: dict[str, dict[str, bytes]], event: str
 ) -> None:
     body = events[EM300]["json"]

@@ -6,7 +6,7 @@ import time
 import uuid
 from collections.abc import Iterable
 
-from ingest.mqtt_source import new_client
+from core.mqtt import new_client
 
 
 def publish_all(

@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from core import tenants
 from core.app import create_app
+from core.embedded import EmbeddedBroker
 from core.identity.permissions import permissions_of
 from core.settings import Settings
 from devices import service as devices
@@ -93,6 +94,9 @@ ROUTES = [
           body=lambda: {"name": "Place 12 bis"}),
     Route("DELETE", "/api/v1/devices/{dev_eui}", "devices:write", ok=204, town_object=True,
           fresh_device=True),
+    Route("POST", "/api/v1/devices/{dev_eui}/downlinks", "devices:write", ok=202,
+          town_object=True, body=lambda: {"f_port": 10, "data_hex": "01"}),
+    Route("GET", "/api/v1/devices/{dev_eui}/downlinks", "devices:read", town_object=True),
     Route("GET", "/api/v1/auth/me", None),
 ]  # fmt: skip
 
@@ -132,8 +136,13 @@ def world(conn: psycopg.Connection, settings: Settings) -> dict[str, Any]:
 
 
 @pytest.fixture
-def client(settings: Settings, world: dict[str, Any]) -> Iterator[TestClient]:
-    roomy = settings.model_copy(update={"login_max_failures_per_source": 1000})
+def client(
+    settings: Settings, world: dict[str, Any], broker: EmbeddedBroker
+) -> Iterator[TestClient]:
+    roomy = settings.model_copy(update={
+        "login_max_failures_per_source": 1000, "mqtt_url": broker.url,
+        "chirpstack_applications": {"annecy": "app-annecy", "lyon": "app-lyon"},
+    })  # fmt: skip
     with TestClient(create_app(roomy)) as test_client:
         yield test_client
 

@@ -16,6 +16,7 @@ from core import audit, crypto, tenants
 from core.db import APP_ROLE
 from core.identity import repository
 from core.settings import Settings
+from devices import downlinks
 from devices import service as devices
 from devices.models import DeviceCreate
 from tests.kit.identity import SYSTEM, add_api_key, add_user
@@ -42,6 +43,10 @@ def _seed_tenant(conn: psycopg.Connection, settings: Settings, slug: str, n: int
         secret_encrypted=crypto.encrypt(settings, "s3cr3t"), created_by=user["id"],
     )  # fmt: skip
     audit.record(conn, SYSTEM, "test.seed", tenant_id=tenant_id)
+    downlinks.insert(
+        conn, tenant_id=tenant_id, device=device, created_by="tests",
+        request=downlinks.DownlinkCreate(f_port=10, data_hex="01"),
+    )  # fmt: skip
     conn.execute(
         "INSERT INTO readings (time, tenant_id, device_id, quantity, value)"
         " VALUES (%s, %s, %s, 'leak', 0)",
