@@ -39,12 +39,17 @@ MODEL_INTERVALS_S: dict[str, int] = {
     "cayenne-lpp": _HOUR,
 }
 
-# rows are locked in id order first: two ingest workers stamping overlapping devices
-# then wait for each other instead of deadlocking
+# Rows are locked in id order first: two ingest workers stamping overlapping devices
+# then wait for each other instead of deadlocking. An active device's stamp moves only when
+# it gains a minute or more (silence is counted in tens of minutes; the exact last uplink
+# is in `uplinks`), so a burst of uplinks does not rewrite the same rows batch after batch.
 _SEEN = """
 WITH seen(id, at) AS (SELECT * FROM unnest(%s::bigint[], %s::timestamptz[])),
      locked AS (SELECT d.id FROM devices d JOIN seen USING (id)
-                WHERE d.status <> 'decommissioned' ORDER BY d.id FOR UPDATE OF d)
+                WHERE d.status <> 'decommissioned'
+                  AND (d.status <> 'active' OR d.last_seen_at IS NULL
+                       OR seen.at >= d.last_seen_at + interval '1 minute')
+                ORDER BY d.id FOR UPDATE OF d)
 UPDATE devices d
 SET last_seen_at = greatest(d.last_seen_at, seen.at),
     status = CASE WHEN d.status IN ('registered', 'provisioned', 'silent') THEN 'active'
