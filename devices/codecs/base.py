@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,6 +34,29 @@ class Quantity:
     name: str
     unit: str
     note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class BigEndianField:
+    """A big-endian integer field of a TLV format (Elsys, Cayenne LPP): its size and, where
+    it maps to one, the quantity it gives as `raw / divisor`."""
+
+    name: str
+    size: int
+    quantity: str | None = None
+    signed: bool = False
+    divisor: int = 1
+
+    def decode(self, raw: bytes) -> float:
+        return int.from_bytes(raw, "big", signed=self.signed) / self.divisor
+
+    def encode(self, value: float) -> bytes:
+        if not math.isfinite(value):
+            raise CodecError(f"{self.name}: cannot encode {value!r}")
+        try:
+            return round(value * self.divisor).to_bytes(self.size, "big", signed=self.signed)
+        except OverflowError:
+            raise CodecError(f"{self.name}: {value!r} is out of the format's range") from None
 
 
 Decoder = Callable[[int, bytes], list[Reading]]

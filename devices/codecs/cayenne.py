@@ -33,51 +33,27 @@ truncated record, or the same channel and type twice in one frame raises `CodecE
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 
-from .base import CodecError, Quantity, Reading, register
+from .base import BigEndianField, CodecError, Quantity, Reading, register
 
 FPORT = 1  # encode's port; LPP devices use any application port
 APPLICATION_PORTS = range(1, 224)
 
 
-@dataclass(frozen=True, slots=True)
-class DataType:
-    """One LPP data type: its value size and, where it maps to one, the reading it gives."""
-
-    name: str
-    size: int
-    quantity: str | None = None
-    signed: bool = False
-    divisor: int = 1
-
-    def decode(self, raw: bytes) -> float:
-        return int.from_bytes(raw, "big", signed=self.signed) / self.divisor
-
-    def encode(self, value: float) -> bytes:
-        if not math.isfinite(value):
-            raise CodecError(f"{self.name}: cannot encode {value!r}")
-        try:
-            return round(value * self.divisor).to_bytes(self.size, "big", signed=self.signed)
-        except OverflowError:
-            raise CodecError(f"{self.name}: {value!r} is out of the format's range") from None
-
-
-TYPES: dict[int, DataType] = {
-    0x00: DataType("digital input", 1),
-    0x01: DataType("digital output", 1),
-    0x02: DataType("analog input", 2),
-    0x03: DataType("analog output", 2),
-    0x65: DataType("illuminance", 2, "light"),
-    0x66: DataType("presence", 1),
-    0x67: DataType("temperature", 2, "temperature", signed=True, divisor=10),
-    0x68: DataType("humidity", 1, "humidity", divisor=2),
-    0x71: DataType("accelerometer", 6),
-    0x73: DataType("barometer", 2, "pressure", divisor=10),
-    0x86: DataType("gyrometer", 6),
-    0x88: DataType("GPS location", 9),
+TYPES: dict[int, BigEndianField] = {
+    0x00: BigEndianField("digital input", 1),
+    0x01: BigEndianField("digital output", 1),
+    0x02: BigEndianField("analog input", 2),
+    0x03: BigEndianField("analog output", 2),
+    0x65: BigEndianField("illuminance", 2, "light"),
+    0x66: BigEndianField("presence", 1),
+    0x67: BigEndianField("temperature", 2, "temperature", signed=True, divisor=10),
+    0x68: BigEndianField("humidity", 1, "humidity", divisor=2),
+    0x71: BigEndianField("accelerometer", 6),
+    0x73: BigEndianField("barometer", 2, "pressure", divisor=10),
+    0x86: BigEndianField("gyrometer", 6),
+    0x88: BigEndianField("GPS location", 9),
 }
 
 # encode: the channel each quantity is sent on, and its type

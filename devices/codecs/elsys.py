@@ -61,69 +61,45 @@ Units are the vocabulary's: the only conversion is VDD, sent in mV and reported 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
-from .base import CodecError, Encoder, Quantity, Reading, register
+from .base import BigEndianField, CodecError, Encoder, Quantity, Reading, register
 
 FPORT = 5
 APPLICATION_PORTS = range(1, 224)
 SETTINGS = 0x3E
 
 
-@dataclass(frozen=True, slots=True)
-class Field:
-    """One Elsys type: its length and, where it has one, the quantity it reports."""
-
-    name: str
-    size: int
-    quantity: str | None = None
-    signed: bool = False
-    divisor: int = 1
-
-    def decode(self, raw: bytes) -> float:
-        return int.from_bytes(raw, "big", signed=self.signed) / self.divisor
-
-    def encode(self, value: float) -> bytes:
-        if not math.isfinite(value):
-            raise CodecError(f"{self.quantity}: cannot encode {value!r}")
-        try:
-            return round(value * self.divisor).to_bytes(self.size, "big", signed=self.signed)
-        except OverflowError:
-            raise CodecError(f"{self.quantity}: {value!r} is out of the format's range") from None
-
-
-TYPES: dict[int, Field] = {
-    0x01: Field("temperature", 2, "temperature", signed=True, divisor=10),
-    0x02: Field("humidity", 1, "humidity"),
-    0x03: Field("acceleration", 3),
-    0x04: Field("light", 2, "light"),
-    0x05: Field("motion", 1, "motion"),
-    0x06: Field("co2", 2, "co2"),
-    0x07: Field("vdd", 2, "battery_voltage", divisor=1000),
-    0x08: Field("analog input 1", 2),
-    0x09: Field("gps", 6),
-    0x0A: Field("pulse input 1", 2),
-    0x0B: Field("pulse input 1 absolute", 4),
-    0x0C: Field("external temperature", 2),
-    0x0D: Field("digital input", 1),
-    0x0E: Field("distance", 2),
-    0x0F: Field("accelerometer motion", 1),
-    0x10: Field("ir temperature", 4),
-    0x11: Field("occupancy", 1),
-    0x12: Field("water leak", 1),
-    0x13: Field("grideye", 65),
-    0x14: Field("pressure", 4, "pressure", divisor=1000),
-    0x15: Field("sound", 2),
-    0x16: Field("pulse input 2", 2),
-    0x17: Field("pulse input 2 absolute", 4),
-    0x18: Field("analog input 2", 2),
-    0x19: Field("external temperature 2", 2),
-    0x1A: Field("digital input 2", 1),
-    0x1B: Field("analog input uV", 4),
-    0x1C: Field("tvoc", 2, "tvoc"),
-    0x3D: Field("debug", 4),
+TYPES: dict[int, BigEndianField] = {
+    0x01: BigEndianField("temperature", 2, "temperature", signed=True, divisor=10),
+    0x02: BigEndianField("humidity", 1, "humidity"),
+    0x03: BigEndianField("acceleration", 3),
+    0x04: BigEndianField("light", 2, "light"),
+    0x05: BigEndianField("motion", 1, "motion"),
+    0x06: BigEndianField("co2", 2, "co2"),
+    0x07: BigEndianField("vdd", 2, "battery_voltage", divisor=1000),
+    0x08: BigEndianField("analog input 1", 2),
+    0x09: BigEndianField("gps", 6),
+    0x0A: BigEndianField("pulse input 1", 2),
+    0x0B: BigEndianField("pulse input 1 absolute", 4),
+    0x0C: BigEndianField("external temperature", 2),
+    0x0D: BigEndianField("digital input", 1),
+    0x0E: BigEndianField("distance", 2),
+    0x0F: BigEndianField("accelerometer motion", 1),
+    0x10: BigEndianField("ir temperature", 4),
+    0x11: BigEndianField("occupancy", 1),
+    0x12: BigEndianField("water leak", 1),
+    0x13: BigEndianField("grideye", 65),
+    0x14: BigEndianField("pressure", 4, "pressure", divisor=1000),
+    0x15: BigEndianField("sound", 2),
+    0x16: BigEndianField("pulse input 2", 2),
+    0x17: BigEndianField("pulse input 2 absolute", 4),
+    0x18: BigEndianField("analog input 2", 2),
+    0x19: BigEndianField("external temperature 2", 2),
+    0x1A: BigEndianField("digital input 2", 1),
+    0x1B: BigEndianField("analog input uV", 4),
+    0x1C: BigEndianField("tvoc", 2, "tvoc"),
+    0x3D: BigEndianField("debug", 4),
 }
 
 QUANTITIES: dict[str, Quantity] = {
