@@ -51,6 +51,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in installed:
         for target in module.routers:
             app.include_router(resolve(target), prefix=API_PREFIX)
+        for target in module.pages:
+            app.include_router(resolve(target))
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:

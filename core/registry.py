@@ -8,12 +8,13 @@ not import the web stack, and the web app does not import the simulator.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-INSTALLED: tuple[str, ...] = ("core", "devices", "ingest")
+INSTALLED: tuple[str, ...] = ("core", "devices", "ingest", "parking")
 
 
 @dataclass(frozen=True)
@@ -32,11 +33,12 @@ class Module:
     name: str
     depends_on: tuple[str, ...] = ()
     exports: tuple[str, ...] = ()
-    routers: tuple[str, ...] = ()
+    routers: tuple[str, ...] = ()  # API routers, mounted under /api/v1
+    pages: tuple[str, ...] = ()  # routers of web pages, mounted at the root
     lifespans: tuple[str, ...] = ()
     cli: tuple[str, ...] = ()
     jobs: tuple[Job, ...] = ()
-    subscribers: tuple[str, ...] = ()
+    subscribers: tuple[str, ...] = ()  # `subscribe(bus, settings) -> unsubscribe` targets
     demo_seed: str | None = None
     demo_services: tuple[str, ...] = ()
     migrations: bool = False
@@ -62,3 +64,37 @@ def modules() -> Iterator[Module]:
     """The installed packages' modules, in dependency order."""
     for name in INSTALLED:
         yield importlib.import_module(f"{name}.module").MODULE
+
+
+_attached: dict[tuple[int, str, str], tuple[int, Callable[[], None]]] = {}
+_attached_lock = threading.Lock()
+
+
+def attach_subscribers(bus: Any, settings: Any) -> Callable[[], None]:
+    """Attach every package's subscribers to `bus` for `settings`' database; returns a detach.
+
+    Counted: two pipelines of one process (MQTT and HTTP) share one subscription, and a
+    subscription ends with the last pipeline that needed it.
+    """
+    keys = [
+        (id(bus), target, str(settings.database_url))
+        for module in modules()
+        for target in module.subscribers
+    ]
+    with _attached_lock:
+        for key in keys:
+            count, detach = _attached.get(key, (0, None))  # type: ignore[arg-type]
+            if detach is None:
+                detach = resolve(key[1])(bus, settings)
+            _attached[key] = (count + 1, detach)
+
+    def detach_all() -> None:
+        with _attached_lock:
+            for key in keys:
+                count, detach = _attached.pop(key)
+                if count > 1:
+                    _attached[key] = (count - 1, detach)
+                else:
+                    detach()
+
+    return detach_all

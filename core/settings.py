@@ -74,6 +74,23 @@ class Settings(BaseSettings):
     chirpstack_requests_per_second: float = Field(
         20.0, gt=0, description="provisioning calls per second at most"
     )
+    photo_max_bytes: int = Field(
+        8 * 1024 * 1024, ge=1024, description="largest installation photo accepted, bytes"
+    )
+
+    map_tile_url: str = Field(
+        "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+        description="map tiles of the control map ({z}/{x}/{y}); the town's tile server",
+    )
+    smtp_url: SecretStr | None = Field(
+        None,
+        description="smtp://user:pass@host:587 (STARTTLS when offered) or smtps://...:465;"
+        " empty: reports are not e-mailed",
+    )
+    smtp_from: str = Field("civicsense@localhost", description="From address of reports")
+    report_hour: int = Field(
+        6, ge=0, le=23, description="local hour after which yesterday's reports are e-mailed"
+    )
 
     host: str = "127.0.0.1"
     port: int = 8000

@@ -13,13 +13,14 @@ import queue
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
 from tenacity import Retrying, retry_if_exception_type, stop_any, wait_exponential
 
+from core import registry
 from core.events import EventBus
 from core.settings import Settings
 from devices.lookup import DeviceCache, DeviceRef
@@ -74,11 +75,13 @@ class Pipeline:
         self._thread: threading.Thread | None = None
         self._conn: psycopg.Connection | None = None
         self.idle = threading.Event()
+        self.settings: Settings | None = None
+        self._detach_subscribers: Callable[[], None] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, bus: EventBus, **options: Any) -> Pipeline:
         """A pipeline configured by `settings` (batching, format, device cache)."""
-        return cls(
+        pipeline = cls(
             settings.database_url,
             bus,
             batch_size=settings.batch_size,
@@ -87,6 +90,8 @@ class Pipeline:
             device_cache=DeviceCache(settings.device_cache_seconds),
             **options,
         )
+        pipeline.settings = settings
+        return pipeline
 
     def submit(self, message: Inbound) -> None:
         """Queue a message (thread-safe); it is acknowledged after its batch commits."""
@@ -95,7 +100,10 @@ class Pipeline:
         self._queue.put(message)
 
     def start(self) -> None:
-        """Start the writer thread."""
+        """Start the writer thread (and, when built from settings, the packages'
+        subscribers: parking occupancy...)."""
+        if self.settings is not None:
+            self._detach_subscribers = registry.attach_subscribers(self.bus, self.settings)
         self._thread = threading.Thread(target=self._run, name="ingest-writer", daemon=True)
         self._thread.start()
 
@@ -106,6 +114,9 @@ class Pipeline:
             self._thread.join(timeout)
         if self._conn is not None:
             self._conn.close()
+        if self._detach_subscribers is not None:
+            self._detach_subscribers()
+            self._detach_subscribers = None
 
     def _run(self) -> None:
         while True:

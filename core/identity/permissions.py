@@ -24,6 +24,7 @@ PERMISSIONS: dict[str, str] = {
     "parking:read": "see zones, bays and occupancy",
     "parking:enforce": "control map, plate check, record enforcement actions",
     "parking:manage": "zones, tariffs and bays",
+    "parking:sessions": "start, extend and stop payment sessions (town's own payment service)",
     "alerts:read": "see alerts and incidents",
     "alerts:manage": "alert rules; acknowledge alerts",
     "incidents:manage": "open, assign and work on incidents",
@@ -53,7 +54,7 @@ _ROLES = (
     Role("tenant_admin", 2,
          ("facility_manager", "enforcement_agent", "technician", "buyer"),
          ("users:read", "users:manage", "apikeys:manage", "providers:manage", "audit:read",
-          "parking:manage")),
+          "parking:manage", "parking:sessions")),
     Role("platform_admin", 3, ("tenant_admin",), ("tenants:manage", "catalog:manage")),
 )  # fmt: skip
 ROLES: dict[str, Role] = {role.name: role for role in _ROLES}

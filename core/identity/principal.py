@@ -259,6 +259,24 @@ def scoped(*permissions: str) -> Callable[..., Iterator[Scope]]:
     return dependency
 
 
+@dataclass(frozen=True)
+class Acting:
+    """A permitted caller and its tenant, without a connection (long-lived streams)."""
+
+    principal: Principal
+    tenant_id: int
+
+
+def acting(*permissions: str) -> Callable[..., Acting]:
+    """Dependency factory like `scoped`, for routes that must not hold a connection."""
+
+    def dependency(request: Request, principal: Caller) -> Acting:
+        check(principal, permissions)
+        return Acting(principal, _acting_tenant(request, principal))
+
+    return dependency
+
+
 def privileged_connection(request: Request) -> Iterator[psycopg.Connection]:
     """The owner's connection: logins, operator tasks. Never for tenant data on behalf
     of a tenant user."""

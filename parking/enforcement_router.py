@@ -1,0 +1,167 @@
+"""The control map's routes: the bay-status feed (GeoJSON, ETag, Server-Sent Events),
+plate checks, the unpaid list and enforcement actions."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import orjson
+import psycopg
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
+
+from core.identity.principal import Acting, Scope, acting, scoped
+
+from . import enforcement, feed
+from .enforcement import ActionCreate, ActionRead, PlateCheck
+from .feed import Snapshot
+from .places import NotFound
+
+router = APIRouter()
+
+Read = Annotated[Scope, Depends(scoped("parking:read"))]
+Enforce = Annotated[Scope, Depends(scoped("parking:enforce"))]
+Watch = Annotated[Acting, Depends(acting("parking:read"))]
+STATUSES = ("free", "paid", "grace", "unpaid", "overstay", "unknown", "unregulated", "unverified")
+HEARTBEAT_S = 15.0
+TICK_S = 2.0
+
+
+def current(request: Request, conn: psycopg.Connection, tenant_id: int) -> Snapshot:
+    """The tenant's snapshot now, shared with every other caller of the tenant."""
+    live = request.app.state.parking_live
+    return live.get(tenant_id, lambda: feed.snapshot(conn, datetime.now(UTC)))  # type: ignore[no-any-return]
+
+
+def _collection(
+    snapshot: Snapshot, zone: str | None, statuses: set[str] | None, with_plates: bool
+) -> dict[str, Any]:
+    features = []
+    for code, feature in snapshot.features.items():
+        properties = feature["properties"]
+        if zone is not None and properties["zone"] != zone:
+            continue
+        if statuses is not None and properties["status"] not in statuses:
+            continue
+        if with_plates:
+            feature = {**feature, "properties": {**properties, "plate": snapshot.plates.get(code)}}
+        features.append(feature)
+    zones = {
+        code: {"regulated": z.regulated, "next_change": z.next_change,
+               "unpaid_count": z.unpaid_count, "unassigned_sessions": z.unassigned_sessions}
+        for code, z in snapshot.zones.items() if zone is None or code == zone
+    }  # fmt: skip
+    return {"type": "FeatureCollection", "computed_at": snapshot.at, "zones": zones,
+            "features": features}  # fmt: skip
+
+
+def _statuses(value: str | None) -> set[str] | None:
+    if value is None:
+        return None
+    chosen = {s.strip() for s in value.split(",") if s.strip()}
+    unknown = chosen - set(STATUSES)
+    if unknown:
+        raise HTTPException(422, f"unknown status {sorted(unknown)}; one of {', '.join(STATUSES)}")
+    return chosen
+
+
+@router.get("/bays/status", tags=["parking enforcement"])
+def bay_status(
+    request: Request,
+    scope: Read,
+    zone: str | None = None,
+    status_filter: Annotated[str | None, Query(alias="status", description="comma list")] = None,
+) -> Response:
+    """Every bay's status now as a GeoJSON FeatureCollection (plates for agents only).
+    Poll with If-None-Match: an unchanged feed answers 304. Live: /bays/events."""
+    snapshot = current(request, scope.conn, scope.tenant_id)
+    with_plates = "parking:enforce" in scope.principal.permissions
+    body = orjson.dumps(_collection(snapshot, zone, _statuses(status_filter), with_plates))
+    etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+    headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
+    if etag in request.headers.get("If-None-Match", ""):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/geo+json", headers=headers)
+
+
+def _snapshot_for(request: Request, tenant_id: int) -> Snapshot:
+    with request.app.state.pool.connection() as conn:
+        conn.execute("SELECT set_config('civicsense.tenant_id', %s, true)", (str(tenant_id),))
+        return current(request, conn, tenant_id)
+
+
+@router.get("/bays/events", tags=["parking enforcement"])
+async def bay_events(request: Request, caller: Watch, zone: str | None = None) -> StreamingResponse:
+    """Server-Sent Events: `bays` events carry the features whose status changed (the
+    first one carries them all); within 2 s of a sensor event or a payment."""
+    live = request.app.state.parking_live
+    with_plates = "parking:enforce" in caller.principal.permissions
+
+    async def stream() -> AsyncIterator[bytes]:
+        sent: dict[str, tuple[Any, ...]] = {}
+        quiet = 0.0
+        while not await request.is_disconnected():
+            snapshot = await asyncio.to_thread(_snapshot_for, request, caller.tenant_id)
+            collection = _collection(snapshot, zone, None, with_plates)
+            changed = []
+            for feature in collection["features"]:
+                p = feature["properties"]
+                key = (p["status"], p["since"], p["session_id"], p.get("plate"))
+                if sent.get(p["bay"]) != key:
+                    sent[p["bay"]] = key
+                    changed.append(feature)
+            if changed:
+                collection["features"] = changed
+                yield b"event: bays\ndata: " + orjson.dumps(collection) + b"\n\n"
+                quiet = 0.0
+            elif quiet >= HEARTBEAT_S:
+                yield b": keep-alive\n\n"
+                quiet = 0.0
+            await live.wait(caller.tenant_id, TICK_S)
+            quiet += TICK_S
+
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
+
+
+@router.get("/enforcement/plates/{plate}", response_model=PlateCheck,
+            tags=["parking enforcement"])  # fmt: skip
+def check_plate(scope: Enforce, plate: str, zone: str | None = None) -> PlateCheck:
+    """Is this plate paid now, until when, in which zone? Every lookup is audited."""
+    try:
+        return enforcement.check_plate(scope.conn, scope.actor, plate, zone, datetime.now(UTC))
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"plate: {exc}") from None
+
+
+@router.get("/enforcement/unpaid", tags=["parking enforcement"])
+def unpaid(request: Request, scope: Enforce, zone: str | None = None) -> list[dict[str, Any]]:
+    """Unpaid and overstaying bays, the longest-standing first."""
+    return enforcement.to_check(current(request, scope.conn, scope.tenant_id), zone)
+
+
+@router.post("/enforcement/actions", response_model=ActionRead, status_code=201,
+             tags=["parking enforcement"])  # fmt: skip
+def record_action(request: Request, scope: Enforce, body: ActionCreate) -> dict[str, Any]:
+    """Record an FPS (with its amount), a warning or no action on a bay and/or plate."""
+    snapshot = current(request, scope.conn, scope.tenant_id)
+    try:
+        return enforcement.record_action(scope.conn, scope.actor, scope.tenant_id, body, snapshot)
+    except NotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"plate: {exc}") from None
+
+
+@router.get("/enforcement/actions", response_model=list[ActionRead],
+            tags=["parking enforcement"])  # fmt: skip
+def list_actions(
+    scope: Enforce, since: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Recorded actions, newest first."""
+    return enforcement.actions(scope.conn, since=since, limit=limit)

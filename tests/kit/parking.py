@@ -1,0 +1,85 @@
+"""A town with a parking zone, sensor-equipped bays and a payment operator, for tests."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from fastapi.testclient import TestClient
+from httpx import Response
+
+from core import crypto, tenants
+from core.audit import cli_actor
+from core.identity import repository as identity
+from core.settings import Settings
+from devices import service as devices
+from devices.models import DeviceCreate
+from parking import places
+from parking.models import BayCreate, ZoneCreate
+from parking.signatures import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+
+SENSOR_MODEL = "bosch-tps110"
+PROVIDER = "paymobile"
+SECRET = "whsec-test-0123456789abcdef"
+
+
+@dataclass(frozen=True)
+class Town:
+    """What `parking_town` made."""
+
+    slug: str
+    tenant_id: int
+    zone: str
+    sensors: dict[str, str]  # bay code → sensor DevEUI
+
+
+def parking_town(
+    conn: psycopg.Connection,
+    settings: Settings,
+    *,
+    slug: str = "annecy",
+    bays: int = 4,
+    zone: dict[str, Any] | None = None,
+    eui_prefix: str = "70b3d5",
+) -> Town:
+    """A tenant with zone Z1 (typical hours, example tariff, 10 grace minutes unless
+    `zone` says otherwise), `bays` bays B1… each with a sensor, and operator PROVIDER."""
+    tenant_id = tenants.create(conn, tenants.TenantCreate(slug=slug, name=slug.title()))
+    actor = cli_actor()
+    places.create_zone(conn, actor, tenant_id,
+                       ZoneCreate(code="Z1", name="Centre", **(zone or {})))  # fmt: skip
+    sensors = {}
+    for number in range(1, bays + 1):
+        dev_eui = f"{eui_prefix}{tenant_id:02x}{number:08x}"
+        devices.register(conn, settings, tenant_id=tenant_id, device=DeviceCreate(
+            dev_eui=dev_eui, model=SENSOR_MODEL, name=f"Capteur B{number}"))  # fmt: skip
+        code = f"B{number}"
+        bay = BayCreate(code=code, zone="Z1", lat=45.899 + number * 1e-5, lon=6.129, sensor=dev_eui)
+        places.create_bay(conn, actor, tenant_id, bay)
+        sensors[code] = dev_eui
+    secret = crypto.encrypt(settings, SECRET)
+    identity.insert_provider(
+        conn, tenant_id=tenant_id, provider=PROVIDER, secret_encrypted=secret, created_by=None
+    )
+    conn.commit()
+    return Town(slug, tenant_id, "Z1", sensors)
+
+
+def signed_headers(body: bytes, *, secret: str = SECRET, at: int | None = None) -> dict[str, str]:
+    """The headers an operator sends with `body`."""
+    timestamp = int(time.time()) if at is None else at
+    return {
+        TIMESTAMP_HEADER: str(timestamp),
+        SIGNATURE_HEADER: sign(secret, timestamp, body),
+        "Content-Type": "application/json",
+    }
+
+
+def post_event(client: TestClient, event: dict[str, Any], **signing: Any) -> Response:
+    """POST an operator event, signed."""
+    body = json.dumps(event).encode()
+    return client.post(f"/api/v1/parking/providers/{PROVIDER}/events", content=body,
+                       headers=signed_headers(body, **signing))  # fmt: skip
