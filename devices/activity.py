@@ -3,9 +3,9 @@ sent nothing for 3 × its expected uplink interval, `active` again when it speak
 
 Ingest calls `mark_seen` inside each batch's transaction (one statement per batch);
 `mark_silent` runs as a scheduled job. The expected interval is the device's own
-(`expected_interval_s`) or its model's default below: conservative values (a parking or
-leak sensor that only reports changes still sends a daily heartbeat), so that a quiet
-street is not taken for a dead sensor. Set the device's interval where a fleet reports
+(`expected_interval_s`) or its model's (`devices.device_models`): conservative values (a
+parking or leak sensor that only reports changes still sends a daily heartbeat), so that a
+quiet street is not taken for a dead sensor. Set the device's interval where a fleet reports
 more often and silence must be noticed sooner.
 """
 
@@ -20,24 +20,12 @@ from psycopg.types.json import Jsonb
 
 from core.settings import Settings
 
+from .device_models import uplink_intervals
+
 log = logging.getLogger("civicsense.devices.activity")
 
 SILENT_AFTER_INTERVALS = 3
 DEFAULT_INTERVAL_S = 3600
-_HOUR, _DAY = 3600, 86400
-MODEL_INTERVALS_S: dict[str, int] = {
-    "milesight-am103": 10 * 60,
-    "milesight-am307": 10 * 60,
-    "milesight-em300-sld": 10 * 60,
-    "elsys-ers-co2": 10 * 60,
-    "elsys-ers": 10 * 60,
-    "elsys-ers-lite": 10 * 60,
-    "elsys-ers-sound": 10 * 60,
-    "bosch-tps110": _DAY,
-    "nwave-nps405": _DAY,
-    "dragino-lwl02": _DAY,
-    "cayenne-lpp": _HOUR,
-}
 
 # Rows are locked in id order first: two ingest workers stamping overlapping devices
 # then wait for each other instead of deadlocking. An active device's stamp moves only when
@@ -81,7 +69,7 @@ def mark_seen(cur: psycopg.Cursor, seen: Iterable[tuple[int, datetime]]) -> None
 def mark_silent(conn: psycopg.Connection) -> list[tuple[int, str]]:
     """Mark active devices silent past 3 × their interval; (tenant id, DevEUI) of each."""
     rows = conn.execute(
-        _SILENT, (SILENT_AFTER_INTERVALS, Jsonb(MODEL_INTERVALS_S), DEFAULT_INTERVAL_S)
+        _SILENT, (SILENT_AFTER_INTERVALS, Jsonb(uplink_intervals()), DEFAULT_INTERVAL_S)
     ).fetchall()
     return [(int(tenant_id), str(dev_eui)) for tenant_id, dev_eui in rows]
 

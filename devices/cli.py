@@ -20,16 +20,20 @@ def devices() -> None:
     """The device registry."""
 
 
-@devices.command("import")
+@devices.command(
+    "import",
+    help=f"""Register the devices of a CSV FILE ({service.CSV_COLUMNS}).
+
+    Valid lines are registered, invalid ones reported with their line number;
+    importing the same file again changes nothing. Exits 1 if any line failed.
+    Tags: `key=value` or `label` entries separated by `;`.
+    """,
+)
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--tenant", "slug", required=True, help="Tenant slug.")
 @click.pass_obj
 def import_file(settings: Settings, file: Path, slug: str) -> None:
-    """Register the devices of a CSV FILE (dev_eui,model,name[,join_eui,app_key,lat,lon,site,bay]).
-
-    Valid lines are registered, invalid ones reported with their line number;
-    importing the same file again changes nothing. Exits 1 if any line failed.
-    """
+    """Register the devices of a CSV file (help text above, from the shared columns)."""
     with psycopg.connect(require_database(settings), autocommit=True) as conn:
         try:
             tenant_id = tenants.id_for_slug(conn, slug)

@@ -6,9 +6,17 @@ import re
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    computed_field,
+    field_validator,
+)
 
-from . import codecs
+from . import codecs, tags
 
 _SEPARATORS = re.compile(r"[\s:\-_.]")
 
@@ -30,6 +38,12 @@ def _normalise_app_key(value: SecretStr) -> SecretStr:
 
 Eui = Annotated[str, AfterValidator(normalise_eui)]
 AppKey = Annotated[SecretStr, AfterValidator(_normalise_app_key)]
+Tags = Annotated[dict[str, str], AfterValidator(tags.check)]
+_TAGS = (
+    'labels, key → value (a bare label has the value ""): keys of 1 to 64 letters, digits,'
+    " _ . -, values of at most 200 printable characters, at most 32 tags; civicsense_tenant,"
+    " site and bay are reserved"
+)
 
 
 class DeviceBase(BaseModel):
@@ -45,6 +59,7 @@ class DeviceBase(BaseModel):
     lon: float | None = Field(None, ge=-180, le=180)
     site: str | None = Field(None, max_length=200)
     bay: str | None = Field(None, max_length=100)
+    tags: Tags = Field(default_factory=dict, description=_TAGS)
 
     @field_validator("name", "site", "bay", mode="after")
     @classmethod
@@ -88,6 +103,7 @@ class DeviceUpdate(BaseModel):
     lon: float | None = Field(None, ge=-180, le=180)
     site: str | None = Field(None, max_length=200)
     bay: str | None = Field(None, max_length=100)
+    tags: Tags | None = Field(None, description=_TAGS + "; replaces the whole map")
     app_key: AppKey | None = None
 
 
@@ -102,8 +118,15 @@ class DeviceRead(DeviceBase):
     provisioning_error: str | None = None
     last_seen_at: datetime | None = None
     expected_interval_s: int | None = None
+    photo_uploaded_at: datetime | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def has_photo(self) -> bool:
+        """Whether an installation photo is stored."""
+        return self.photo_uploaded_at is not None
 
 
 class DeviceHealth(BaseModel):
@@ -122,4 +145,4 @@ class DeviceDetail(DeviceRead):
     health: DeviceHealth
 
 
-EDITABLE_FIELDS = ("join_eui", "model", "name", "site", "bay", "lat", "lon")
+EDITABLE_FIELDS = ("join_eui", "model", "name", "site", "bay", "lat", "lon", "tags")

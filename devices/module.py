@@ -1,4 +1,4 @@
-"""What the devices package plugs in: its migrations, CLI and the public lookup."""
+"""What the devices package plugs in: routes, migrations, CLI, jobs and its public modules."""
 
 from core.registry import Job, Module
 
@@ -8,12 +8,17 @@ MODULE = Module(
     exports=(
         "devices.activity",
         "devices.codecs",
+        "devices.device_models",
         "devices.downlinks",
         "devices.lookup",
         "devices.models",
         "devices.service",
     ),
-    routers=("devices.router:router",),
+    routers=(
+        "devices.router:router",
+        "devices.photo_router:router",
+        "devices.device_models_router:router",
+    ),
     cli=("devices.cli:devices",),
     jobs=(
         Job("devices.provision", "devices.provisioning:run_job", 30),

@@ -2,7 +2,8 @@
 deleting decommissioned ones from it.
 
 Every device still `registered` is created in its tenant's ChirpStack application with
-its model's device profile, then given its AppKey; it becomes `provisioned`. A device
+its model's device profile and its tags (under civicsense's own: tenant, site, bay), then
+given its AppKey; it becomes `provisioned`. A device
 ChirpStack refuses keeps the error, shown with the device, and is tried again at the next
 run; when ChirpStack is down the run stops and the rest waits for the next run. This is
 an operator task across tenants: it uses the owner's connection (the privileged path).
@@ -22,6 +23,7 @@ from core import audit, crypto
 from core.audit import Actor
 from core.settings import Settings
 
+from . import tags
 from .chirpstack import ChirpStackClient, ChirpStackRefused, ChirpStackUnavailable
 
 log = logging.getLogger("civicsense.devices.provisioning")
@@ -29,7 +31,7 @@ SYSTEM = Actor("system", "provisioning")
 
 _PENDING = """
 SELECT d.id, d.tenant_id, t.slug AS tenant, d.dev_eui, d.join_eui, d.name, d.model, d.site,
-       d.bay, d.app_key_encrypted
+       d.bay, d.tags, d.app_key_encrypted
 FROM devices d JOIN tenants t ON t.id = d.tenant_id
 WHERE d.status = 'registered' AND d.id > %s
 ORDER BY d.id
@@ -83,12 +85,12 @@ def _problem(settings: Settings, device: dict[str, Any]) -> str | None:
 
 
 def _provision_one(client: ChirpStackClient, settings: Settings, device: dict[str, Any]) -> None:
-    tags = {k: v for k, v in (("site", device["site"]), ("bay", device["bay"])) if v}
+    reserved = {"civicsense_tenant": device["tenant"], "site": device["site"], "bay": device["bay"]}
     client.create_or_update(
         dev_eui=device["dev_eui"], name=device["name"],
         application_id=settings.chirpstack_applications[device["tenant"]],
         device_profile_id=settings.chirpstack_device_profiles[device["model"]],
-        join_eui=device["join_eui"], tags={"civicsense_tenant": device["tenant"], **tags},
+        join_eui=device["join_eui"], tags=tags.for_chirpstack(device["tags"], reserved),
     )  # fmt: skip
     app_key = crypto.decrypt(settings, bytes(device["app_key_encrypted"]))
     client.set_keys(dev_eui=device["dev_eui"], app_key=app_key)

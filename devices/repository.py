@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 
 _COLUMNS = sql.SQL(
-    "id, tenant_id, dev_eui, join_eui, model, name, site, bay, lat, lon, status,"
+    "id, tenant_id, dev_eui, join_eui, model, name, site, bay, lat, lon, tags, status,"
     " app_key_encrypted IS NOT NULL AS has_app_key, provisioned_at, provisioning_error,"
-    " last_seen_at, expected_interval_s, created_at, updated_at"
+    " last_seen_at, expected_interval_s, created_at, updated_at,"
+    " (SELECT p.uploaded_at FROM device_photos p WHERE p.device_id = devices.id)"
+    " AS photo_uploaded_at"
 )
+
+
+def _adapted(values: dict[str, Any]) -> list[Any]:
+    """Column values as parameters: the tags map goes in as JSON."""
+    return [Jsonb(v) if isinstance(v, dict) else v for v in values.values()]
 
 
 def get_live(conn: psycopg.Connection, dev_eui: str) -> dict[str, Any] | None:
@@ -42,7 +51,7 @@ def insert(conn: psycopg.Connection, *, tenant_id: int, values: dict[str, Any]) 
         _COLUMNS,
     )
     with conn.cursor(row_factory=dict_row) as cur:
-        row = cur.execute(query, (tenant_id, *values.values())).fetchone()
+        row = cur.execute(query, (tenant_id, *_adapted(values))).fetchone()
     assert row is not None
     return row
 
@@ -54,7 +63,7 @@ def update(conn: psycopg.Connection, device_id: int, changes: dict[str, Any]) ->
     )
     conn.execute(
         sql.SQL("UPDATE devices SET {}, updated_at = now() WHERE id = %s").format(assignments),
-        (*changes.values(), device_id),
+        (*_adapted(changes), device_id),
     )
 
 
@@ -65,6 +74,8 @@ WHERE (%(model)s::text IS NULL OR model = %(model)s)
   AND (%(site)s::text IS NULL OR site = %(site)s)
   AND (%(silent_since)s::timestamptz IS NULL
        OR (status = 'silent' AND last_seen_at <= %(silent_since)s))
+  AND tags ?& %(tag_keys)s::text[]
+  AND tags @> ALL(%(tag_pairs)s::jsonb[])
   AND (%(status)s::text = 'decommissioned' OR status <> 'decommissioned')
 ORDER BY site NULLS LAST, name, id
 LIMIT %(limit)s OFFSET %(offset)s
@@ -78,13 +89,17 @@ def get_all(
     status: str | None = None,
     site: str | None = None,
     silent_since: datetime | None = None,
+    tags: Sequence[tuple[str, str | None]] = (),
     limit: int = 100,
     offset: int = 0,
 ) -> list[dict[str, Any]]:
     """Devices the connection may see; decommissioned ones only when asked for;
-    `silent_since`: silent devices not heard from since that time."""
+    `silent_since`: silent devices not heard from since that time; `tags`: (key, value or
+    None for any value) pairs the device must all have."""
     params = {
         "model": model, "status": status, "site": site, "silent_since": silent_since,
+        "tag_keys": [key for key, _ in tags],
+        "tag_pairs": [Jsonb({key: value}) for key, value in tags if value is not None],
         "limit": limit, "offset": offset,
     }  # fmt: skip
     with conn.cursor(row_factory=dict_row) as cur:

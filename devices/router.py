@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import psycopg
-from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Response, status
+from fastapi import APIRouter, Body, Depends, HTTPException, Query, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, Field, ValidationError
 
@@ -15,21 +15,13 @@ from core import audit, readings
 from core.identity.principal import Scope, scoped
 from core.mqtt import MqttUnavailable, publish_once
 
-from . import downlinks, repository, service
-from .models import (
-    EDITABLE_FIELDS,
-    DeviceCreate,
-    DeviceDetail,
-    DeviceRead,
-    DeviceUpdate,
-    normalise_eui,
-)
+from . import downlinks, repository, service, tags
+from .dependencies import DevEui, Read, Write, live_device
+from .models import EDITABLE_FIELDS, DeviceCreate, DeviceDetail, DeviceRead, DeviceUpdate
 from .qrcode import QrCodeError, parse_tr005
 
 router = APIRouter(prefix="/devices", tags=["devices"])
 
-Read = Annotated[Scope, Depends(scoped("devices:read"))]
-Write = Annotated[Scope, Depends(scoped("devices:write"))]
 MAX_IMPORT_BYTES = 2 * 1024 * 1024
 MAX_IMPORT_LINES = 5000
 STATUSES = "^(registered|provisioned|active|silent|decommissioned)$"
@@ -77,23 +69,6 @@ class ImportReport(BaseModel):
     errors: list[ImportLine]
 
 
-def _dev_eui(dev_eui: Annotated[str, Path(description="16 hex digits, any separator")]) -> str:
-    try:
-        return normalise_eui(dev_eui)
-    except ValueError as exc:
-        raise HTTPException(422, f"dev_eui {exc}") from None
-
-
-DevEui = Annotated[str, Depends(_dev_eui)]
-
-
-def _device(conn: psycopg.Connection, dev_eui: str) -> dict[str, Any]:
-    device = repository.get_live(conn, dev_eui)
-    if device is None:
-        raise HTTPException(404, f"no device with DevEUI {dev_eui}")
-    return device
-
-
 def _register(scope: Scope, device: DeviceCreate) -> tuple[str, dict[str, Any]]:
     try:
         return service.register(
@@ -116,11 +91,11 @@ def create_device(scope: Write, body: DeviceCreate, response: Response) -> dict[
 @router.post("/import", response_model=ImportReport)
 def import_devices(
     scope: Write,
-    body: Annotated[bytes, Body(media_type="text/csv", description="dev_eui,model,name[,...]")],
+    body: Annotated[bytes, Body(media_type="text/csv", description=service.CSV_COLUMNS)],
 ) -> ImportReport:
     """Register the devices of a CSV file (the columns of `civicsense devices import`, at
     most 5,000 lines). Valid lines are kept, invalid ones reported; importing the same file
-    again changes nothing."""
+    again changes nothing. Tags: `key=value` or `label` entries separated by `;`."""
     if len(body) > MAX_IMPORT_BYTES:
         raise HTTPException(413, f"the file is larger than {MAX_IMPORT_BYTES} bytes")
     if body.count(b"\n") > MAX_IMPORT_LINES + 1:
@@ -163,27 +138,35 @@ def list_devices(
     silent_since: Annotated[
         AwareDatetime | None, Query(description="silent devices not heard from since then")
     ] = None,
+    tag: Annotated[
+        list[str] | None,
+        Query(max_length=tags.MAX_TAGS, description="`key` or `key=value`; repeat: all of them"),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> list[dict[str, Any]]:
     """The tenant's devices, by site and name; decommissioned ones with status=decommissioned."""
+    try:
+        wanted = [tags.parse_filter(text) for text in tag or ()]
+    except ValueError as exc:
+        raise HTTPException(422, f"tag filter: {exc}") from None
     return repository.get_all(
         scope.conn, model=model, status=status_, site=site, silent_since=silent_since,
-        limit=limit, offset=offset,
+        tags=wanted, limit=limit, offset=offset,
     )  # fmt: skip
 
 
 @router.get("/{dev_eui}", response_model=DeviceDetail)
 def get_device(scope: Read, dev_eui: DevEui) -> dict[str, Any]:
     """One device with its health: last seen, battery, signal, gateways."""
-    device = _device(scope.conn, dev_eui)
+    device = live_device(scope.conn, dev_eui)
     return {**device, "health": repository.health(scope.conn, device["id"])}
 
 
 @router.patch("/{dev_eui}", response_model=DeviceRead)
 def update_device(scope: Write, dev_eui: DevEui, body: DeviceUpdate) -> dict[str, Any]:
     """Edit a device: place, name, model, JoinEUI, or a new AppKey."""
-    device = _device(scope.conn, dev_eui)
+    device = live_device(scope.conn, dev_eui)
     current = {k: device[k] for k in EDITABLE_FIELDS if device[k] is not None}
     try:
         merged = DeviceCreate.model_validate(
@@ -201,7 +184,7 @@ def update_device(scope: Write, dev_eui: DevEui, body: DeviceUpdate) -> dict[str
 @router.delete("/{dev_eui}", status_code=status.HTTP_204_NO_CONTENT)
 def decommission_device(scope: Write, dev_eui: DevEui) -> Response:
     """Decommission a device: it stops counting, its history stays, its DevEUI is free."""
-    device = _device(scope.conn, dev_eui)
+    device = live_device(scope.conn, dev_eui)
     repository.decommission(scope.conn, device["id"])
     audit.record(scope.conn, scope.actor, "device.decommission", target=dev_eui)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -217,7 +200,7 @@ def device_readings(
     limit: Annotated[int, Query(ge=1, le=10000)] = 100,
 ) -> list[dict[str, object]]:
     """Readings of a device of the tenant, newest first."""
-    device = _device(scope.conn, dev_eui)
+    device = live_device(scope.conn, dev_eui)
     if since and until and since >= until:
         raise HTTPException(422, "since must be before until")
     return readings.for_device(
@@ -236,7 +219,7 @@ def send_downlink(
 ) -> dict[str, Any] | JSONResponse:
     """Queue a downlink in ChirpStack (MQTT `command/down`); its status follows ChirpStack's
     txack (sent) and ack (acknowledged / nacked) events."""
-    device = _device(scope.conn, dev_eui)
+    device = live_device(scope.conn, dev_eui)
     slug = scope.conn.execute("SELECT slug FROM tenants").fetchone()
     application = scope.settings.chirpstack_applications.get(slug[0] if slug else "")
     if application is None:
@@ -269,4 +252,4 @@ def list_downlinks(
     scope: Read, dev_eui: DevEui, limit: Annotated[int, Query(ge=1, le=1000)] = 50
 ) -> list[dict[str, Any]]:
     """A device's downlinks and their status, newest first."""
-    return downlinks.for_device(scope.conn, _device(scope.conn, dev_eui)["id"], limit)
+    return downlinks.for_device(scope.conn, live_device(scope.conn, dev_eui)["id"], limit)

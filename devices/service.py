@@ -1,4 +1,9 @@
-"""Registering devices, one by one or from a CSV file."""
+"""Registering devices, one by one or from a CSV file.
+
+The CSV columns are those of `CSV_COLUMNS`, for the API import and `civicsense devices
+import` alike. `tags` holds `key=value` or bare `label` entries separated by `;` (quote the
+cell in a semicolon-separated file).
+"""
 
 from __future__ import annotations
 
@@ -14,11 +19,12 @@ from pydantic import ValidationError
 from core import crypto
 from core.settings import Settings
 
-from . import repository
+from . import repository, tags
 from .models import EDITABLE_FIELDS, DeviceCreate
 
 CSV_REQUIRED = ("dev_eui", "model", "name")
-CSV_OPTIONAL = ("join_eui", "app_key", "lat", "lon", "site", "bay")
+CSV_OPTIONAL = ("join_eui", "app_key", "lat", "lon", "site", "bay", "tags")
+CSV_COLUMNS = ",".join(CSV_REQUIRED) + "[," + ",".join(CSV_OPTIONAL) + "]"
 
 
 class DeviceConflict(ValueError):
@@ -98,8 +104,7 @@ def check_header(header: list[str]) -> None:
     if unknown:
         problems.append(f"unknown column(s): {', '.join(unknown)}")
     if problems:
-        expected = ",".join(CSV_REQUIRED) + " [," + ",".join(CSV_OPTIONAL) + "]"
-        raise ValueError("; ".join(problems) + f" (expected header: {expected})")
+        raise ValueError("; ".join(problems) + f" (expected header: {CSV_COLUMNS})")
 
 
 def import_csv(
@@ -120,9 +125,14 @@ def import_csv(
             results.append(LineResult(line, values.get("dev_eui"), "error", "too many fields"))
             continue
         try:
+            if "tags" in values:
+                values["tags"] = tags.parse_cell(values["tags"])
             device = DeviceCreate.model_validate(values)
         except ValidationError as exc:
             results.append(LineResult(line, values.get("dev_eui"), "error", explain(exc)))
+            continue
+        except ValueError as exc:
+            results.append(LineResult(line, values.get("dev_eui"), "error", f"tags: {exc}"))
             continue
         if device.dev_eui in seen:
             detail = f"DevEUI already on line {seen[device.dev_eui]}"

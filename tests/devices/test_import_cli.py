@@ -17,6 +17,7 @@ from click.testing import CliRunner, Result
 from core import crypto
 from core.cli import cli
 from core.settings import Settings
+from devices import service
 
 SECRET_KEY = "q1o4l7oQ5d0sE6S3C0mQbq1a9rZKDw8LMRS0iVt1H6w="
 APP_KEY = "00112233445566778899AABBCCDDEEFF"
@@ -413,3 +414,23 @@ def test_dev_eui_of_another_tenant_is_an_error_for_that_line(
     assert devices["24e124136c225107"]["name"] == "Salle Paris"
     assert devices["24e124136c225108"]["tenant"] == "lyon"
     assert [row for row in _devices(conn) if row[0] == before[0][0]] == before
+
+
+def test_help_lists_the_columns_the_api_import_takes(run: Any) -> None:
+    result = run("devices", "import", "--help")
+    assert result.exit_code == 0
+    listed = re.search(r"\(([a-z_,\[\]\s]+)\)", result.output)
+    assert listed is not None
+    columns = re.findall(r"[a-z_]+", listed[1])
+    assert columns == [*service.CSV_REQUIRED, *service.CSV_OPTIONAL]
+    assert "tags" in columns
+
+
+@pytest.mark.usefixtures("lyon")
+def test_tags_column_is_imported_like_through_the_api(
+    run: Any, conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    text = "dev_eui,model,name,tags\n24e124136c225107,milesight-am103,Salle,floor=2;pilot\n"
+    result = run("devices", "import", _write(tmp_path, "t.csv", text), "--tenant", "lyon")
+    assert result.exit_code == 0, result.output
+    assert _by_eui(conn)["24e124136c225107"]["tags"] == {"floor": "2", "pilot": ""}

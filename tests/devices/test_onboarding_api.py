@@ -4,47 +4,16 @@ decommission — through the tenant's own rows only."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import psycopg
-import pytest
 from fastapi.testclient import TestClient
 
-from core import tenants
-from core.app import create_app
-from core.settings import Settings
-from tests.kit.identity import PASSWORD, add_user, bearer
+from tests.devices.conftest import Login
 
 APP_KEY = "00112233445566778899AABBCCDDEEFF"
 PARKING = "70b3d50000000001"
 ROOM = "24e124136c225107"
-
-
-@pytest.fixture
-def towns(conn: psycopg.Connection) -> dict[str, int]:
-    ids = {}
-    for slug in ("annecy", "lyon"):
-        ids[slug] = tenants.create(conn, tenants.TenantCreate(slug=slug, name=slug.title()))
-        add_user(conn, tenant_id=ids[slug], email=f"tech@{slug}.fr", roles=["technician"])
-    add_user(conn, tenant_id=ids["annecy"], email="viewer@annecy.fr", roles=["viewer"])
-    return ids
-
-
-@pytest.fixture
-def client(settings: Settings, towns: dict[str, int]) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as test_client:
-        yield test_client
-
-
-def _auth(client: TestClient, email: str) -> dict[str, str]:
-    form = {"username": email, "password": PASSWORD}
-    return bearer(client.post("/api/v1/auth/token", data=form).json()["access_token"])
-
-
-@pytest.fixture
-def tech(client: TestClient) -> dict[str, str]:
-    return _auth(client, "tech@annecy.fr")
 
 
 def _register(client: TestClient, auth: dict[str, str], **fields: object):
@@ -65,10 +34,10 @@ def test_register_then_again_changes_nothing_and_never_shows_the_app_key(
 
 
 def test_a_dev_eui_of_another_town_is_a_conflict_and_stays_invisible(
-    client: TestClient, tech: dict[str, str]
+    client: TestClient, tech: dict[str, str], login: Login
 ) -> None:
     assert _register(client, tech).status_code == 201
-    lyon = _auth(client, "tech@lyon.fr")
+    lyon = login("tech@lyon.fr")
     assert _register(client, lyon).status_code == 409
     assert client.get(f"/api/v1/devices/{PARKING}", headers=lyon).status_code == 404
     assert client.get("/api/v1/devices", headers=lyon).json() == []
@@ -103,7 +72,9 @@ def test_csv_import_reports_each_bad_line_and_is_idempotent(
     assert bad_header.status_code == 422 and "dev_eui" in bad_header.json()["detail"]
 
 
-def test_list_filters_and_decommissioned_devices(client: TestClient, tech: dict[str, str]) -> None:
+def test_list_filters_and_decommissioned_devices(
+    client: TestClient, tech: dict[str, str], login: Login
+) -> None:
     _register(client, tech, site="Rue Royale")
     _register(client, tech, dev_eui=ROOM, model="milesight-am103", name="CM1", site="École")
     listed = client.get("/api/v1/devices", headers=tech, params={"site": "École"}).json()
@@ -116,7 +87,7 @@ def test_list_filters_and_decommissioned_devices(client: TestClient, tech: dict[
     gone = client.get("/api/v1/devices", headers=tech, params={"status": "decommissioned"})
     assert [d["dev_eui"] for d in gone.json()] == [PARKING]
     assert _register(client, tech).status_code == 201, "the DevEUI is free again"
-    viewer = _auth(client, "viewer@annecy.fr")
+    viewer = login("viewer@annecy.fr")
     assert client.get("/api/v1/devices", headers=viewer).status_code == 200
     assert client.delete(f"/api/v1/devices/{ROOM}", headers=viewer).status_code == 403
 

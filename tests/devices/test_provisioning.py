@@ -34,7 +34,7 @@ def _csv(
     """A CSV of `lines` devices, one invalid line in `invalid_every`; the valid ones'
     DevEUI → (model, AppKey)."""
     rng = random.Random(seed)
-    rows = ["dev_eui,model,name,join_eui,app_key,site"]
+    rows = ["dev_eui,model,name,join_eui,app_key,site,tags"]
     valid = {}
     models = sorted(PROFILES)
     for n in range(lines):
@@ -42,9 +42,10 @@ def _csv(
         model = models[n % len(models)]
         app_key = rng.randbytes(16).hex()
         if n % invalid_every == invalid_every - 1:
-            rows.append(f"{dev_eui[:-1]}z,{model},Capteur {n},,{app_key},Mairie")  # bad EUI
+            rows.append(f"{dev_eui[:-1]}z,{model},Capteur {n},,{app_key},Mairie,")  # bad EUI
             continue
-        rows.append(f"{dev_eui},{model},Capteur {n},70b3d57ed0000001,{app_key.upper()},Mairie")
+        keys = f"70b3d57ed0000001,{app_key.upper()}"
+        rows.append(f"{dev_eui},{model},Capteur {n},{keys},Mairie,lot=2026-A;pilot")
         valid[dev_eui] = (model, app_key)
     return "\n".join(rows).encode(), valid
 
@@ -95,7 +96,9 @@ def test_bulk_import_of_a_thousand_lines_provisions_every_valid_device(
         assert device.application_id == APPLICATION
         assert device.device_profile_id == PROFILES[model]
         assert device.join_eui == "70b3d57ed0000001"
-        assert device.tags["civicsense_tenant"] == "annecy" and device.tags["site"] == "Mairie"
+        assert dict(device.tags) == {
+            "civicsense_tenant": "annecy", "site": "Mairie", "lot": "2026-A", "pilot": "",
+        }, "the technician's tags arrive under civicsense's own"  # fmt: skip
         assert store.keys[dev_eui].nwk_key == app_key, "LoRaWAN 1.0.x: AppKey in nwk_key"
     assert set(_statuses(conn).values()) == {("provisioned", None)}
     again = provision_pending(_settings(settings, server))

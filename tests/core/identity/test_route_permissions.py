@@ -4,6 +4,7 @@ this town's objects). A route missing from the table fails the guard test."""
 
 from __future__ import annotations
 
+import io
 import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ import psycopg
 import pyotp
 import pytest
 from fastapi.testclient import TestClient
+from PIL import Image
 
 from core import tenants
 from core.app import create_app
@@ -47,15 +49,23 @@ class Route:
     method: str
     path: str
     permission: str | None  # None: any authenticated caller
-    body: Callable[[], dict[str, Any]] | None = None
+    body: Callable[[], Any] | None = None
     ok: int = 200
-    town_object: bool = False  # {…} in the path names one of annecy's objects
-    csv: bytes | None = None  # a text/csv body instead of JSON
-    fresh_device: bool = False  # {dev_eui} is a device registered just before the call
+    town_object: bool = False  # the path or the body names one of annecy's objects
+    other_town: int = 404  # what another town's admin gets then
+    raw: bytes | None = None  # a body of `media_type` instead of JSON
+    media_type: str = "text/csv"
+    fresh: str | None = None  # this {…} of the path is made just before each call
 
 
 def _unique(prefix: str) -> str:
     return f"{prefix}{next(_counter)}"
+
+
+def _png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (32, 24), "green").save(out, "PNG")
+    return out.getvalue()
 
 
 ROUTES = [
@@ -84,7 +94,7 @@ ROUTES = [
     Route("POST", "/api/v1/devices", "devices:write", ok=201, body=lambda: {
         "dev_eui": f"70b3d5{next(_counter):010x}", "model": "bosch-tps110", "name": "Place"}),
     Route("POST", "/api/v1/devices/import", "devices:write",
-          csv=b"dev_eui,model,name\na840410000000001,bosch-tps110,Place 12\n"),
+          raw=b"dev_eui,model,name\na840410000000001,bosch-tps110,Place 12\n"),
     Route("POST", "/api/v1/devices/qr", "devices:write", body=lambda: {
         "code": "LW:D0:1122334455667788:AABBCCDDEEFF0011:AABB1122:OAABBCCDDEEFF:SYYWWNNNNNN:"
                 "PFOOBAR:CAF2C"}),
@@ -93,10 +103,55 @@ ROUTES = [
     Route("PATCH", "/api/v1/devices/{dev_eui}", "devices:write", town_object=True,
           body=lambda: {"name": "Place 12 bis"}),
     Route("DELETE", "/api/v1/devices/{dev_eui}", "devices:write", ok=204, town_object=True,
-          fresh_device=True),
+          fresh="dev_eui"),
     Route("POST", "/api/v1/devices/{dev_eui}/downlinks", "devices:write", ok=202,
           town_object=True, body=lambda: {"f_port": 10, "data_hex": "01"}),
     Route("GET", "/api/v1/devices/{dev_eui}/downlinks", "devices:read", town_object=True),
+    # in this order: the photo that PUT stores is there for GET; DELETE is idempotent
+    Route("PUT", "/api/v1/devices/{dev_eui}/photo", "devices:write", town_object=True,
+          raw=_png(), media_type="image/png"),
+    Route("GET", "/api/v1/devices/{dev_eui}/photo", "devices:read", town_object=True),
+    Route("DELETE", "/api/v1/devices/{dev_eui}/photo", "devices:write", ok=204,
+          town_object=True),
+    Route("GET", "/api/v1/device-models", "devices:read"),
+    Route("GET", "/api/v1/device-models/{model_id}", "devices:read"),
+    Route("GET", "/api/v1/parking/zones", "parking:read"),
+    Route("POST", "/api/v1/parking/zones", "parking:manage", ok=201,
+          body=lambda: {"code": _unique("Z"), "name": "Gare"}),
+    Route("GET", "/api/v1/parking/zones/{zone}", "parking:read", town_object=True),
+    Route("PATCH", "/api/v1/parking/zones/{zone}", "parking:manage", town_object=True,
+          body=lambda: {"grace_minutes": 15}),
+    Route("GET", "/api/v1/parking/bays", "parking:read"),
+    Route("POST", "/api/v1/parking/bays", "parking:manage", ok=201, town_object=True,
+          body=lambda: {"code": _unique("P"), "zone": "Z1", "lat": 45.9, "lon": 6.12}),
+    Route("GET", "/api/v1/parking/bays/status", "parking:read"),
+    Route("GET", "/api/v1/parking/bays/{bay}", "parking:read", town_object=True),
+    Route("PATCH", "/api/v1/parking/bays/{bay}", "parking:manage", town_object=True,
+          body=lambda: {"kind": "delivery"}),
+    Route("DELETE", "/api/v1/parking/bays/{bay}", "parking:manage", ok=204, town_object=True,
+          fresh="bay"),
+    Route("GET", "/api/v1/parking/sessions", "parking:read"),
+    Route("POST", "/api/v1/parking/sessions", "parking:sessions", ok=201, town_object=True,
+          other_town=422, body=lambda: {"plate": "AB-123-CD", "zone": "Z1"}),
+    Route("POST", "/api/v1/parking/sessions/{session_id}/extend", "parking:sessions",
+          town_object=True, body=lambda: {"minutes": 1}),
+    Route("POST", "/api/v1/parking/sessions/{session_id}/stop", "parking:sessions",
+          town_object=True, fresh="session_id"),
+    Route("POST", "/api/v1/parking/sessions/batches", "parking:sessions", body=lambda: {
+        "station": "horodateur-1", "batch_id": _unique("b"), "sessions": [{
+            "id": _unique("t"), "plate": "AB-123-CD", "zone": "Z1",
+            "started_at": "2026-11-23T08:00:00Z"}]}),
+    Route("GET", "/api/v1/parking/enforcement/plates/{plate}", "parking:enforce"),
+    Route("GET", "/api/v1/parking/enforcement/unpaid", "parking:enforce"),
+    Route("POST", "/api/v1/parking/enforcement/actions", "parking:enforce", ok=201,
+          town_object=True, body=lambda: {"kind": "warning", "bay": "B1"}),
+    Route("GET", "/api/v1/parking/enforcement/actions", "parking:enforce"),
+    Route("GET", "/api/v1/parking/reports/reconciliation", "parking:manage"),
+    Route("GET", "/api/v1/parking/reports/stale-zones", "parking:manage"),
+    Route("GET", "/api/v1/parking/reports/occupancy", "parking:manage"),
+    Route("GET", "/api/v1/parking/reports/recipients", "parking:manage"),
+    Route("PUT", "/api/v1/parking/reports/recipients", "parking:manage",
+          body=lambda: [{"email": "regie@annecy.fr", "role": "regie"}]),
     Route("GET", "/api/v1/auth/me", None),
 ]  # fmt: skip
 
@@ -111,6 +166,8 @@ SPECIAL = {
     ("POST", "/api/v1/auth/totp/confirm"),
     ("POST", "/api/v1/auth/password"),
     ("POST", "/api/v1/ingest/chirpstack"),
+    ("POST", "/api/v1/parking/providers/{provider}/events"),  # signed, tests/parking
+    ("GET", "/api/v1/parking/bays/events"),  # an endless stream, tests/parking
 }
 
 
@@ -191,7 +248,33 @@ def _objects(client: TestClient, callers: list[Caller]) -> dict[str, str]:
         "provider_id": str(provider["id"]),
         "slug": "annecy",
         "dev_eui": DEV_EUI,
+        "model_id": "nwave-nps405",
+        **_parking_objects(client, admin),
     }
+
+
+def _parking_objects(client: TestClient, admin: dict[str, str]) -> dict[str, str]:
+    """Zone Z1, bay B1 and a paid session in it."""
+    zone = client.post("/api/v1/parking/zones", headers=admin, json={"code": "Z1", "name": "C"})
+    bay = {"code": "B1", "zone": "Z1", "lat": 45.9, "lon": 6.12}
+    assert zone.status_code == 201
+    assert client.post("/api/v1/parking/bays", headers=admin, json=bay).status_code == 201
+    return {"zone": "Z1", "bay": "B1", "plate": "AB-123-CD",
+            "session_id": _fresh_session(client, admin)}  # fmt: skip
+
+
+def _fresh_session(client: TestClient, admin: dict[str, str]) -> str:
+    body = {"plate": "AB-123-CD", "zone": "Z1", "duration_minutes": 30}
+    response = client.post("/api/v1/parking/sessions", headers=admin, json=body)
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def _fresh_bay(client: TestClient, admin: dict[str, str]) -> str:
+    code = _unique("D")
+    bay = {"code": code, "zone": "Z1", "lat": 45.9, "lon": 6.12}
+    assert client.post("/api/v1/parking/bays", headers=admin, json=bay).status_code == 201
+    return code
 
 
 def _fresh_device(client: TestClient, admin: dict[str, str]) -> str:
@@ -201,13 +284,16 @@ def _fresh_device(client: TestClient, admin: dict[str, str]) -> str:
     return dev_eui
 
 
+FRESH = {"dev_eui": _fresh_device, "bay": _fresh_bay, "session_id": _fresh_session}
+
+
 def _expected(route: Route, caller: Caller) -> int:
     if caller.name == "anonymous":
         return 401
     if route.permission is not None and route.permission not in caller.permissions:
         return 403
     if route.town_object and caller.other_town:
-        return 404
+        return route.other_town
     return route.ok
 
 
@@ -223,13 +309,13 @@ def test_every_route_for_every_caller(client: TestClient, callers: list[Caller])
     mismatches = []
     admin = next(c for c in callers if c.name == "tenant_admin").headers
     for route, caller in itertools.product(ROUTES, callers):
-        if route.fresh_device:
-            objects["dev_eui"] = _fresh_device(client, admin)
+        if route.fresh is not None:
+            objects[route.fresh] = FRESH[route.fresh](client, admin)
         path = route.path.format(**objects)
         body = route.body() if route.body else None
-        if route.csv is not None:
-            headers = {**caller.headers, "Content-Type": "text/csv"}
-            response = client.request(route.method, path, headers=headers, content=route.csv)
+        if route.raw is not None:
+            headers = {**caller.headers, "Content-Type": route.media_type}
+            response = client.request(route.method, path, headers=headers, content=route.raw)
         else:
             response = client.request(route.method, path, headers=caller.headers, json=body)
         expected = _expected(route, caller)

@@ -3,12 +3,14 @@ or change tenant B's rows through any table, even with hand-written SQL."""
 
 from __future__ import annotations
 
+import io
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import psycopg
 import pytest
+from PIL import Image
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
@@ -16,9 +18,12 @@ from core import audit, crypto, tenants
 from core.db import APP_ROLE
 from core.identity import repository
 from core.settings import Settings
-from devices import downlinks
+from devices import downlinks, images, photos
 from devices import service as devices
 from devices.models import DeviceCreate
+from parking import intake, places, report_mail
+from parking.models import BayCreate, ZoneCreate
+from parking.session_models import ProviderEvent, SessionBatch
 from tests.kit.identity import SYSTEM, add_api_key, add_user
 
 NOW = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
@@ -47,6 +52,12 @@ def _seed_tenant(conn: psycopg.Connection, settings: Settings, slug: str, n: int
         conn, tenant_id=tenant_id, device=device, created_by="tests",
         request=downlinks.DownlinkCreate(f_port=10, data_hex="01"),
     )  # fmt: skip
+    png = io.BytesIO()
+    Image.new("RGB", (16, 16), "grey").save(png, "PNG")
+    photos.store(
+        conn, tenant_id=tenant_id, device=device, uploaded_by="tests",
+        image=images.clean(png.getvalue(), "image/png"),
+    )  # fmt: skip
     conn.execute(
         "INSERT INTO readings (time, tenant_id, device_id, quantity, value)"
         " VALUES (%s, %s, %s, 'leak', 0)",
@@ -67,7 +78,32 @@ def _seed_tenant(conn: psycopg.Connection, settings: Settings, slug: str, n: int
         " VALUES (%s, 'mqtt', 'undecodable', 'short frame', %s, '\\x00'::bytea)",
         (tenant_id, uuid.uuid4().bytes),
     )
+    _seed_parking(conn, tenant_id, slug, dev_eui)
     return tenant_id
+
+
+def _seed_parking(conn: psycopg.Connection, tenant_id: int, slug: str, sensor: str) -> None:
+    """A zone, a bay with its sensor and a stay, sessions from an operator and a pay
+    station, an enforcement action."""
+    places.create_zone(conn, SYSTEM, tenant_id, ZoneCreate(code="Z1", name="Centre"))
+    bay = places.create_bay(conn, SYSTEM, tenant_id, BayCreate(
+        code="B1", zone="Z1", lat=45.9, lon=6.1, sensor=sensor))  # fmt: skip
+    conn.execute("INSERT INTO bay_occupancy (bay_id, tenant_id, arrived_at) VALUES (%s, %s, %s)",
+                 (bay["id"], tenant_id, NOW))  # fmt: skip
+    facts = {"id": "s1", "plate": "AB-123-CD", "zone": "Z1", "started_at": NOW.isoformat()}
+    event = ProviderEvent.model_validate({"event_id": "e1", "type": "session.started",
+        "occurred_at": NOW.isoformat(), "tenant": slug, "session": facts})  # fmt: skip
+    intake.apply_provider_event(conn, tenant_id, "paybyphone", event, uuid.uuid4().bytes)
+    batch = SessionBatch.model_validate({"station": "horodateur-1", "batch_id": "b1",
+                                         "sessions": [facts]})  # fmt: skip
+    intake.apply_batch(conn, SYSTEM, tenant_id, batch)
+    conn.execute("INSERT INTO enforcement_actions (tenant_id, bay_id, kind, agent)"
+                 " VALUES (%s, %s, 'warning', 'agent')", (tenant_id, bay["id"]))  # fmt: skip
+    recipient = report_mail.Recipient(email=f"regie@{slug}.fr", role="regie")
+    report_mail.replace_recipients(conn, SYSTEM, tenant_id, [recipient])
+    conn.execute("INSERT INTO parking_report_deliveries (tenant_id, report, day, recipients,"
+                 " message_id) VALUES (%s, 'reconciliation', %s, %s, 'm1')",
+                 (tenant_id, NOW.date(), [recipient.email]))  # fmt: skip
 
 
 @pytest.fixture
