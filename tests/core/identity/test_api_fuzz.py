@@ -1,6 +1,6 @@
 """Property-based fuzzing of the whole API with schemathesis, as a signed-in administrator.
 
-Every operation of the OpenAPI document, but three (below), gets generated requests,
+Every operation of the OpenAPI document, but four (below), gets generated requests,
 valid and invalid (schemathesis' coverage cases, then Hypothesis fuzzing with a small
 dictionary of edge values), sent to the real app with its lifespan running on a migrated
 database seeded with tenant lyon, its TOTP-verified tenant administrator, a payment
@@ -73,6 +73,7 @@ schema = (
     .exclude(method="POST", path="/api/v1/auth/password")  # would change the password mid-run
     .exclude(method="DELETE", path="/api/v1/auth/session")  # would log the caller out
     .exclude(method="POST", path="/api/v1/ingest/chirpstack")  # its own token and tests
+    .exclude(method="GET", path="/api/v1/parking/bays/events")  # an endless stream
 )
 schema.config.generation.update(
     modes=[schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE]
