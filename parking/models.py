@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from devices.models import normalise_eui
 
@@ -68,10 +68,27 @@ class ZoneCreate(ZoneFields):
     code: str = Field(pattern=ZONE_CODE)
 
 
-class ZoneUpdate(BaseModel):
-    """Changes to a zone (fields left out are kept)."""
+class _Patch(BaseModel):
+    """Changes: fields left out are kept; only `NULLABLE` fields may be set to null."""
 
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+    NULLABLE: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="after")
+    def _no_null_for_required(self) -> Self:
+        nulled = sorted(
+            name for name in self.model_fields_set
+            if getattr(self, name) is None and name not in self.NULLABLE
+        )  # fmt: skip
+        if nulled:
+            raise ValueError(f"cannot be null: {', '.join(nulled)} (leave a field out to keep it)")
+        return self
+
+
+class ZoneUpdate(_Patch):
+    """Changes to a zone (fields left out are kept; `area: null` removes the area)."""
+
+    NULLABLE = frozenset({"area"})
 
     name: str | None = Field(None, min_length=1, max_length=200)
     category: ZoneCategory | None = None
@@ -116,10 +133,10 @@ class BayCreate(BayFields):
     code: str = Field(pattern=BAY_CODE)
 
 
-class BayUpdate(BaseModel):
+class BayUpdate(_Patch):
     """Changes to a bay (fields left out are kept; `sensor: null` unlinks the sensor)."""
 
-    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+    NULLABLE = frozenset({"sensor"})
 
     zone: str | None = Field(None, pattern=ZONE_CODE)
     kind: BayKind | None = None

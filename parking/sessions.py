@@ -160,6 +160,16 @@ def _zone_rules(conn: psycopg.Connection, code: str) -> tuple[hours.RegulatedHou
     return hours.RegulatedHours.model_validate(row[0]), tariffs.Tariff.model_validate(row[1])
 
 
+def _paid_end(
+    regulated: hours.RegulatedHours, start: datetime, minutes: int, zone: str
+) -> datetime:
+    """When `minutes` of regulated time from `start` run out."""
+    try:
+        return hours.add_regulated(regulated, start, minutes * 60)
+    except ValueError:
+        raise Refused(f"zone {zone} is not regulated in the coming year: nothing to pay") from None
+
+
 def start(
     conn: psycopg.Connection, actor: Actor, tenant_id: int, body: SessionStart, now: datetime
 ) -> dict[str, Any]:
@@ -169,7 +179,7 @@ def start(
     if body.duration_minutes is not None:
         if body.duration_minutes > tariff.max_minutes:
             raise Refused(f"zone {body.zone} allows at most {tariff.max_minutes} minutes")
-        ends_at = hours.add_regulated(regulated, now, body.duration_minutes * 60)
+        ends_at = _paid_end(regulated, now, body.duration_minutes, body.zone)
     facts = SessionFacts(id=uuid.uuid4().hex, plate=body.plate, zone=body.zone, bay=body.bay,
                          started_at=now, ends_at=ends_at)  # fmt: skip
     _, session_id = merge(conn, tenant_id=tenant_id, source="builtin", provider=BUILTIN,
@@ -204,7 +214,7 @@ def extend(
         raise Refused("this session runs until it is stopped: nothing to extend")
     regulated, tariff = _zone_rules(conn, session["zone"])
     base = max(session["ends_at"], now)
-    ends_at = hours.add_regulated(regulated, base, minutes * 60)
+    ends_at = _paid_end(regulated, base, minutes, session["zone"])
     paid = hours.regulated_seconds(regulated, session["started_at"], ends_at) / 60
     if paid > tariff.max_minutes + 1e-9:
         raise Refused(f"zone {session['zone']} allows at most {tariff.max_minutes} minutes")

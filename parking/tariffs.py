@@ -28,6 +28,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 __all__ = ["CENT", "Euros", "Tariff", "TariffStep", "amount_due", "paid_minutes_for"]
 
 CENT = Decimal("0.01")
+MAX_MINUTES = 7 * 24 * 60  # a week: no on-street stay is priced beyond
 _MICROSECONDS_PER_MINUTE = 60_000_000
 
 
@@ -37,7 +38,9 @@ def _to_cent(value: Decimal) -> Decimal:
 
 #: A non-negative amount of euros with at most two decimals, stored to the cent ("0.50").
 Euros = Annotated[
-    Decimal, Field(ge=0, decimal_places=2, allow_inf_nan=False), AfterValidator(_to_cent)
+    Decimal,
+    Field(ge=0, le=Decimal("100000"), max_digits=10, decimal_places=2, allow_inf_nan=False),
+    AfterValidator(_to_cent),
 ]
 
 
@@ -47,9 +50,12 @@ class TariffStep(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     up_to_minutes: int = Field(
-        strict=True, gt=0, description="Cumulative chargeable duration this step runs to."
+        strict=True, gt=0, le=MAX_MINUTES,
+        description="Cumulative chargeable duration this step runs to.",
+    )  # fmt: skip
+    period_minutes: int = Field(
+        strict=True, gt=0, le=MAX_MINUTES, description="Billing granularity."
     )
-    period_minutes: int = Field(strict=True, gt=0, description="Billing granularity.")
     price_per_period: Euros
 
 
@@ -60,9 +66,13 @@ class Tariff(BaseModel):
 
     currency: Literal["EUR"] = "EUR"
     free_minutes: int = Field(
-        default=0, strict=True, ge=0, description="Minutes free for every stay, short or long."
+        default=0,
+        strict=True,
+        ge=0,
+        le=MAX_MINUTES,
+        description="Minutes free for every stay, short or long.",
     )
-    steps: list[TariffStep] = Field(min_length=1)
+    steps: list[TariffStep] = Field(min_length=1, max_length=50)
     minimum_charge: Euros = Decimal("0.00")
     max_duration_minutes: int | None = Field(
         default=None,

@@ -145,7 +145,7 @@ STEP = {"up_to_minutes": 60, "period_minutes": 15, "price_per_period": "0.50"}
         ({"steps": [STEP, STEP]}, "strictly increasing"),
         ({"steps": [{**STEP, "price_per_period": "-0.50"}]}, "greater than or equal to 0"),
         ({"steps": [{**STEP, "price_per_period": "0.505"}]}, "no more than 2 decimal places"),
-        ({"steps": [{**STEP, "price_per_period": 0.1 + 0.2}]}, "no more than 2 decimal places"),
+        ({"steps": [{**STEP, "price_per_period": 0.1 + 0.2}]}, "no more than 10 digits"),
         ({"steps": [{**STEP, "price_per_period": "NaN"}]}, "finite number"),
         ({"steps": [STEP], "max_duration_minutes": 61}, "must not exceed the last step's"),
         ({"steps": [STEP], "max_duration_minutes": 0}, "greater than 0"),
