@@ -14,7 +14,7 @@ import psycopg
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
-from core.identity.principal import Acting, Scope, acting, scoped
+from core.identity.principal import Acting, Scope, acting, scoped, tenant_connection
 
 from . import enforcement, feed
 from .enforcement import ActionCreate, ActionRead, PlateCheck
@@ -89,8 +89,7 @@ def bay_status(
 
 
 def _snapshot_for(request: Request, tenant_id: int) -> Snapshot:
-    with request.app.state.pool.connection() as conn:
-        conn.execute("SELECT set_config('civicsense.tenant_id', %s, true)", (str(tenant_id),))
+    with tenant_connection(request, tenant_id) as conn:
         return current(request, conn, tenant_id)
 
 

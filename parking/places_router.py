@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
@@ -17,11 +19,15 @@ Read = Annotated[Scope, Depends(scoped("parking:read"))]
 Manage = Annotated[Scope, Depends(scoped("parking:manage"))]
 
 
-def http_error(exc: places.NotFound | places.Conflict) -> HTTPException:
-    """The HTTP answer to a parking domain error: 404 or 409."""
-    if isinstance(exc, places.NotFound):
-        return HTTPException(status.HTTP_404_NOT_FOUND, str(exc))
-    return HTTPException(status.HTTP_409_CONFLICT, str(exc))
+@contextlib.contextmanager
+def domain_errors() -> Iterator[None]:
+    """Answer the places' errors: NotFound 404, Conflict 409."""
+    try:
+        yield
+    except places.NotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+    except places.Conflict as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
 
 
 @router.get("/zones", response_model=list[ZoneRead], tags=["parking zones"])
@@ -33,28 +39,22 @@ def list_zones(scope: Read, active: bool | None = None) -> list[dict[str, Any]]:
 @router.post("/zones", response_model=ZoneRead, status_code=201, tags=["parking zones"])
 def create_zone(scope: Manage, body: ZoneCreate) -> dict[str, Any]:
     """Create a tariff zone: regulated hours, tariff grid, grace minutes."""
-    try:
+    with domain_errors():
         return places.create_zone(scope.conn, scope.actor, scope.tenant_id, body)
-    except places.Conflict as exc:
-        raise http_error(exc) from None
 
 
 @router.get("/zones/{zone}", response_model=ZoneRead, tags=["parking zones"])
 def get_zone(scope: Read, zone: str) -> dict[str, Any]:
     """One zone by its code."""
-    try:
+    with domain_errors():
         return places.zone(scope.conn, zone)
-    except places.NotFound as exc:
-        raise http_error(exc) from None
 
 
 @router.patch("/zones/{zone}", response_model=ZoneRead, tags=["parking zones"])
 def update_zone(scope: Manage, zone: str, body: ZoneUpdate) -> dict[str, Any]:
     """Change a zone (hours, tariff, grace...); `active: false` retires it."""
-    try:
+    with domain_errors():
         return places.update_zone(scope.conn, scope.actor, scope.tenant_id, zone, body)
-    except (places.NotFound, places.Conflict) as exc:
-        raise http_error(exc) from None
 
 
 @router.get("/bays", response_model=list[BayRead], tags=["parking bays"])
@@ -71,35 +71,27 @@ def list_bays(
 @router.post("/bays", response_model=BayRead, status_code=201, tags=["parking bays"])
 def create_bay(scope: Manage, body: BayCreate) -> dict[str, Any]:
     """Create a bay in a zone, with its occupancy sensor."""
-    try:
+    with domain_errors():
         return places.create_bay(scope.conn, scope.actor, scope.tenant_id, body)
-    except (places.NotFound, places.Conflict) as exc:
-        raise http_error(exc) from None
 
 
 @router.get("/bays/{bay}", response_model=BayRead, tags=["parking bays"])
 def get_bay(scope: Read, bay: str) -> dict[str, Any]:
     """One bay by its code."""
-    try:
+    with domain_errors():
         return places.bay(scope.conn, bay)
-    except places.NotFound as exc:
-        raise http_error(exc) from None
 
 
 @router.patch("/bays/{bay}", response_model=BayRead, tags=["parking bays"])
 def update_bay(scope: Manage, bay: str, body: BayUpdate) -> dict[str, Any]:
     """Move a bay, change its kind or zone, link or unlink its sensor."""
-    try:
+    with domain_errors():
         return places.update_bay(scope.conn, scope.actor, scope.tenant_id, bay, body)
-    except (places.NotFound, places.Conflict) as exc:
-        raise http_error(exc) from None
 
 
 @router.delete("/bays/{bay}", status_code=204, tags=["parking bays"])
 def delete_bay(scope: Manage, bay: str) -> Response:
     """Remove a bay no payment session names."""
-    try:
+    with domain_errors():
         places.delete_bay(scope.conn, scope.actor, scope.tenant_id, bay)
-    except (places.NotFound, places.Conflict) as exc:
-        raise http_error(exc) from None
     return Response(status_code=204)

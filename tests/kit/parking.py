@@ -24,6 +24,9 @@ from parking.signatures import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 SENSOR_MODEL = "bosch-tps110"
 PROVIDER = "paymobile"
 SECRET = "whsec-test-0123456789abcdef"
+WEEK = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# regulated around the clock: statuses that do not depend on the hour the tests run at
+ALWAYS = {"weekly": {day: [{"start": "00:00", "end": "00:00"}] for day in WEEK}}
 
 
 @dataclass(frozen=True)

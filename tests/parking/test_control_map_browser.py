@@ -19,15 +19,13 @@ from core.events import EventBus
 from core.settings import Settings
 from ingest.pipeline import Pipeline
 from tests.kit.identity import PASSWORD, add_api_key, add_user, bearer
-from tests.kit.parking import SENSOR_MODEL, Town, parking_town
+from tests.kit.parking import ALWAYS, SENSOR_MODEL, Town, parking_town
 from tests.kit.server import served
 from tests.kit.uplinks import uplink
 
 CHROMIUM = Path("/usr/bin/chromium")
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACT = REPO / "test-artifacts" / "control-map.png"
-ALWAYS = {"weekly": {d: [{"start": "00:00", "end": "00:00"}]
-                     for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}}  # fmt: skip
 BAYS = 2000
 AGENT = "agent@annecy.fr"
 PLATE = "AB-123-CD"

@@ -18,12 +18,10 @@ from core.events import EventBus
 from core.settings import Settings
 from ingest.pipeline import Pipeline
 from tests.kit.identity import add_api_key, bearer
-from tests.kit.parking import SENSOR_MODEL, Town, parking_town
+from tests.kit.parking import ALWAYS, SENSOR_MODEL, Town, parking_town
 from tests.kit.server import served
 from tests.kit.uplinks import uplink
 
-ALWAYS = {"weekly": {d: [{"start": "00:00", "end": "00:00"}]
-                     for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}}  # fmt: skip
 FEED = "/api/v1/parking/bays/status"
 
 

@@ -21,11 +21,9 @@ from core.settings import Settings
 from parking import places, report_mail, reports
 from parking.models import ZoneCreate
 from tests.kit.identity import add_api_key, bearer
-from tests.kit.parking import Town, parking_town, post_event
+from tests.kit.parking import ALWAYS, Town, parking_town, post_event
 from tests.kit.smtp import smtp_server
 
-ALWAYS = {"weekly": {d: [{"start": "00:00", "end": "00:00"}]
-                     for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}}  # fmt: skip
 DAY = date(2026, 11, 16)  # a past Monday; Europe/Paris is UTC+1 then
 REPORTS = f"{API_PREFIX}/parking/reports"
 

@@ -15,10 +15,7 @@ from core.app import create_app
 from core.settings import Settings
 from parking import hours, tariffs
 from tests.kit.identity import add_api_key, bearer
-from tests.kit.parking import Town, parking_town
-
-ALWAYS = {"weekly": {d: [{"start": "00:00", "end": "00:00"}]
-                     for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}}  # fmt: skip
+from tests.kit.parking import ALWAYS, Town, parking_town
 
 
 @pytest.fixture
