@@ -12,12 +12,12 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
-from core import tenants
+from core import hours, tenants
 from core.audit import Actor
 from core.settings import Settings
 from ingest.simulator import demo_fleet
 
-from . import hours, sessions, tariffs
+from . import sessions, tariffs
 from .models import BayCreate, ZoneCreate
 from .places import Conflict, create_bay, create_zone
 from .session_models import SessionFacts

@@ -17,7 +17,9 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from . import hours, tariffs
+from core import hours
+
+from . import tariffs
 from .occupancy import Interval
 from .status import BayInput, Session, Status, ZoneRules, zone_status
 

@@ -7,9 +7,9 @@ from typing import Annotated, ClassVar, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from core.hours import RegulatedHours
 from devices.models import normalise_eui
 
-from .hours import RegulatedHours
 from .tariffs import Tariff
 
 ZoneCategory = Literal["short_term", "long_term", "residents", "delivery", "disabled", "mixed"]

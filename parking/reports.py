@@ -31,7 +31,9 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg.rows import dict_row
 
-from . import hours, tariffs
+from core import hours
+
+from . import tariffs
 
 ZERO = Decimal("0.00")
 WARNING_AFTER = timedelta(days=1)

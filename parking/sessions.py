@@ -21,10 +21,10 @@ from typing import Any, Literal
 import psycopg
 from psycopg.rows import dict_row
 
-from core import audit
+from core import audit, hours
 from core.audit import Actor
 
-from . import changes, hours, tariffs
+from . import changes, tariffs
 from .places import NotFound
 from .plates import normalise_plate
 from .session_models import SessionFacts, SessionStart

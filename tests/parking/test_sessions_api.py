@@ -11,9 +11,10 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
+from core import hours
 from core.app import create_app
 from core.settings import Settings
-from parking import hours, tariffs
+from parking import tariffs
 from tests.kit.identity import add_api_key, bearer
 from tests.kit.parking import ALWAYS, Town, parking_town
 

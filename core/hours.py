@@ -1,11 +1,14 @@
-"""Regulated hours: when on-street parking must be paid, and how much paid time has elapsed.
+"""Counted hours: a weekly wall-clock schedule with public holidays off, and the clock that
+runs only inside it.
 
-French towns charge for on-street parking on some hours of some days (typically Monday to
-Saturday, 09:00-12:00 and 14:00-19:00), not on public holidays, and the paid clock stops
-outside those hours: one hour bought at 11:30 runs until 14:30. Everything here is computed
-from the zone's local wall-clock schedule turned into exact instants day by day, so durations
-stay right across midnight and daylight-saving changes (a 01:00-04:00 range lasts two hours on
-the last Sunday of March and four on the last Sunday of October in Europe/Paris).
+Parking zones use it for regulated hours: French towns charge for on-street parking on some
+hours of some days (typically Monday to Saturday, 09:00-12:00 and 14:00-19:00), not on public
+holidays, and the paid clock stops outside those hours: one hour bought at 11:30 runs until
+14:30. Service levels use it for business hours (Monday to Friday, 08:00-18:00): a four-hour
+restoration delay opened on Friday at 17:00 ends on Monday at 11:00. Everything here is
+computed from the local wall-clock schedule turned into exact instants day by day, so
+durations stay right across midnight and daylight-saving changes (a 01:00-04:00 range lasts
+two hours on the last Sunday of March and four on the last Sunday of October in Europe/Paris).
 
 Conventions: functions take and return timezone-aware datetimes (naive ones are refused) and
 return instants in the zone's timezone. Wall-clock times follow Python's (PEP 495) reading: a
@@ -170,6 +173,11 @@ class RegulatedHours(BaseModel):
         """Monday to Saturday, 09:00-12:00 and 14:00-19:00, holidays free: a common pattern."""
         day = [TimeRange(start=time(9), end=time(12)), TimeRange(start=time(14), end=time(19))]
         return cls(weekly={name: list(day) for name in WEEKDAYS[:6]})
+
+    @classmethod
+    def business(cls) -> RegulatedHours:
+        """Monday to Friday, 08:00-18:00, holidays off: the business hours of service levels."""
+        return cls(weekly={name: [TimeRange(start=time(8), end=time(18))] for name in WEEKDAYS[:5]})
 
     @property
     def zone(self) -> ZoneInfo:

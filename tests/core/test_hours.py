@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from parking.hours import (
+from core.hours import (
     RegulatedHours,
     TimeRange,
     add_regulated,
@@ -67,6 +67,18 @@ FRIDAY_NIGHT = hours_with({"fri": [("20:00", "00:00")], "sat": [("00:00", "02:00
 )
 def test_is_regulated_typical_week(instant: datetime, regulated: bool) -> None:
     assert is_regulated(TYPICAL, instant) is regulated
+
+
+def test_business_hours_are_weekdays_eight_to_six_without_holidays() -> None:
+    business = RegulatedHours.business()
+    assert not is_regulated(business, paris(2026, 3, 10, 7, 59))  # Tuesday
+    assert is_regulated(business, paris(2026, 3, 10, 8))
+    assert is_regulated(business, paris(2026, 3, 10, 12, 30))  # no lunch break
+    assert not is_regulated(business, paris(2026, 3, 10, 18))
+    assert not is_regulated(business, paris(2026, 3, 14, 10))  # Saturday
+    assert not is_regulated(business, paris(2026, 4, 6, 10))  # Easter Monday
+    # Monday 9 to Monday 16 March 2026: five days of 10 h.
+    assert regulated_seconds(business, paris(2026, 3, 9), paris(2026, 3, 16)) == 50 * HOUR
 
 
 def test_holidays_regulated_follows_the_weekly_schedule() -> None:
