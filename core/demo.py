@@ -64,22 +64,39 @@ def demo_settings(settings: Settings, data_dir: Path, stack: contextlib.ExitStac
     return Settings.model_validate({**settings.model_dump(), **updates})
 
 
-DEMO_USER = "gestionnaire@ville-de-demo.fr"
-DEMO_KEY_PERMISSIONS = ["devices:read", "readings:read", "tenants:read"]
+DEMO_KEY_PERMISSIONS = ["devices:read", "readings:read", "tenants:read", "parking:read"]
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    """A login of the demo town; its password is made once and kept in the data folder."""
+
+    email: str
+    display_name: str
+    role: str
+    label: str  # how the welcome message names it
+    password_file: str
+
+
+DEMO_USERS = (
+    DemoUser("gestionnaire@ville-de-demo.fr", "Gestionnaire (démo)", "facility_manager",
+             "facility manager", "demo_password"),
+    DemoUser("agent@ville-de-demo.fr", "Agent de surveillance (démo)", "enforcement_agent",
+             "enforcement agent", "demo_agent_password"),
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
 class DemoCredentials:
-    """What the welcome message shows: an API key and a facility manager's login."""
+    """What the welcome message shows: an API key and each demo user's login."""
 
     api_key: str
-    email: str
-    password: str
+    logins: list[tuple[DemoUser, str]]  # user, password
 
 
 def demo_credentials(settings: Settings, data_dir: Path) -> DemoCredentials:
-    """An API key and a user of the demo town, made once and kept in the data folder."""
-    key_file, password_file = data_dir / "api_token", data_dir / "demo_password"
+    """An API key and the users of the demo town, made once and kept in the data folder."""
+    key_file = data_dir / "api_token"
     actor = Actor("system", "demo")
     with psycopg.connect(require_database(settings)) as conn:
         tenant_id = tenants.get_or_create(conn, tenants.DEMO_TENANT)
@@ -93,14 +110,16 @@ def demo_credentials(settings: Settings, data_dir: Path) -> DemoCredentials:
             key_file.write_text(created["key"])
             key_file.chmod(0o600)
             key = created["key"]
-        password = _kept_secret(password_file, lambda: secrets.token_urlsafe(12))
-        if repository.user_by_email(conn, DEMO_USER) is None:
-            user = UserCreate(
-                email=DEMO_USER, display_name="Gestionnaire (démo)", password=password,
-                roles=["facility_manager"],
-            )  # fmt: skip
-            service.create_user(conn, actor, tenant_id=tenant_id, data=user)
-    return DemoCredentials(key, DEMO_USER, password)
+        logins = []
+        for user in DEMO_USERS:
+            password = _kept_secret(data_dir / user.password_file,
+                                    lambda: secrets.token_urlsafe(12))  # fmt: skip
+            if repository.user_by_email(conn, user.email) is None:
+                data = UserCreate(email=user.email, display_name=user.display_name,
+                                  password=password, roles=[user.role])  # fmt: skip
+                service.create_user(conn, actor, tenant_id=tenant_id, data=data)
+            logins.append((user, password))
+    return DemoCredentials(key, logins)
 
 
 def seed_all(settings: Settings, devices: int) -> None:
@@ -155,7 +174,8 @@ def demo(
 
 
 def _print_welcome(settings: Settings, credentials: DemoCredentials, paths: list[str]) -> None:
-    base = f"http://{settings.host}:{settings.port}/api/v1"
+    site = f"http://{settings.host}:{settings.port}"
+    base = f"{site}/api/v1"
     token = credentials.api_key
     lines = [
         "",
@@ -163,8 +183,12 @@ def _print_welcome(settings: Settings, credentials: DemoCredentials, paths: list
         f"  API docs      {base}/docs",
         f"  database      {redact_url(settings.database_url)}",
         f"  MQTT broker   {redact_url(settings.mqtt_url)}",
+        f"  control map   {site}/parking/map (enforcement agent's login)",
         f"  API key       {token}",
-        f"  user          {credentials.email} / {credentials.password} (facility manager)",
+        *(
+            f"  user          {user.email} / {password} ({user.label})"
+            for user, password in credentials.logins
+        ),
         "  Try:",
         *(f"    curl -H 'Authorization: Bearer {token}' {base}{path}" for path in paths),
         "",

@@ -67,6 +67,9 @@ def test_demo_shows_readings_of_every_kind_within_a_minute(tmp_path: Path, demo_
             expected = {"parking": "occupied", "air": "co2", "leak": "leak"}[kind]
             assert expected in quantities, (kind, quantities)
         assert time.monotonic() - started < 60
+        feed = _get(f"{base}/parking/bays/status", headers)  # the key printed can read it
+        assert isinstance(feed, dict)
+        assert one_per_kind["parking"].place in {f["id"] for f in feed["features"]}
     finally:
         demo.send_signal(signal.SIGINT)
         code = demo.wait(60)
@@ -75,6 +78,7 @@ def test_demo_shows_readings_of_every_kind_within_a_minute(tmp_path: Path, demo_
     assert code == 0, output[-3000:]
     assert "Traceback" not in output, output[-3000:]
     assert not (demo_dir / "postgres" / "postmaster.pid").exists()
+    assert "agent@ville-de-demo.fr" in output and "/parking/map" in output
 
 
 def _get(url: str, headers: dict[str, str]) -> list | dict | None:
