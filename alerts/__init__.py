@@ -1,1 +1,1 @@
-"""alerts domain (built by later issues)."""
+"""alerts domain: rules, alerts, incidents with their service-level clocks and workflow."""

@@ -19,15 +19,15 @@ time skipped by a spring-forward change is read with the offset in force before 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
 from itertools import pairwise
-from typing import Literal, Self, get_args
+from typing import Any, Literal, Self, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 __all__ = [
     "HOLIDAY_SUBDIVISIONS",
@@ -124,6 +124,14 @@ class RegulatedHours(BaseModel):
     extra_free_days: list[date] = Field(
         default_factory=list, description="The town's own free days (e.g. sales days)."
     )
+
+    _days: dict[date, list[_Interval]] = PrivateAttr(default_factory=dict)  # _day_intervals
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy with its own day cache (a changed schedule must not reuse this one's)."""
+        copied = super().model_copy(update=update, deep=deep)
+        copied._days = {}
+        return copied
 
     @field_validator("timezone")
     @classmethod
@@ -296,7 +304,15 @@ def _local_day(moment: datetime, zone: tzinfo) -> date:
 
 
 def _day_intervals(hours: RegulatedHours, day: date) -> list[_Interval]:
-    """The regulated intervals of local `day`, as UTC instants, in order."""
+    """The regulated intervals of local `day`, as UTC instants, in order (kept by the
+    schedule: a bay-status snapshot asks for the same few days thousands of times)."""
+    cached = hours._days.get(day)
+    if cached is None:
+        cached = hours._days[day] = _compute_day_intervals(hours, day)
+    return cached
+
+
+def _compute_day_intervals(hours: RegulatedHours, day: date) -> list[_Interval]:
     if hours.is_free_day(day):
         return []
     zone = hours.zone
