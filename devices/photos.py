@@ -1,18 +1,17 @@
 """Installation photos: one per device, stored in `device_photos` (tenant-protected), only
-ever as the clean JPEG that `images.clean` makes. A new upload replaces the old one; a
+ever as the clean JPEG that `core.images.clean` makes. A new upload replaces the old one; a
 decommissioned device keeps its photo (evidence of the installation), though the API
 serves it no more once the DevEUI is retired."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
-from pydantic import BaseModel
 
-from .images import CleanImage
+from core.images import CleanImage
+from core.uploads import StoredPhoto
 
 _UPSERT = """
 INSERT INTO device_photos (device_id, tenant_id, bytes, content_type, width, height, size,
@@ -27,16 +26,10 @@ RETURNING content_type, width, height, size, uploaded_by, uploaded_at
 """
 
 
-class PhotoRead(BaseModel):
-    """A stored photo, without its bytes."""
+class PhotoRead(StoredPhoto):
+    """A device's stored photo, without its bytes."""
 
     dev_eui: str
-    content_type: str
-    width: int
-    height: int
-    size: int
-    uploaded_by: str
-    uploaded_at: datetime
 
 
 def store(

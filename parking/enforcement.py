@@ -130,14 +130,14 @@ class ActionRead(BaseModel):
     note: str | None
     bay_status: str | None
     agent: str
-    has_photo: bool
+    has_photo: bool = Field(description="a photo is attached: GET /enforcement/actions/{id}/photo")
     created_at: datetime
 
 
 _ACTIONS = """
 SELECT a.id, a.kind, b.code AS bay, z.code AS zone, a.plate, a.amount, a.note, a.bay_status,
-       a.agent, a.photo IS NOT NULL AS has_photo, a.created_at
-FROM enforcement_actions a
+       a.agent, p.action_id IS NOT NULL AS has_photo, a.created_at
+FROM enforcement_actions a LEFT JOIN enforcement_action_photos p ON p.action_id = a.id
 LEFT JOIN parking_bays b ON b.id = a.bay_id LEFT JOIN parking_zones z ON z.id = a.zone_id
 """
 

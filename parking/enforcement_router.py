@@ -1,5 +1,5 @@
 """The control map's routes: the bay-status feed (GeoJSON, ETag, Server-Sent Events),
-plate checks, the unpaid list and enforcement actions."""
+plate checks, the unpaid list and enforcement actions with their photos."""
 
 from __future__ import annotations
 
@@ -14,9 +14,12 @@ import psycopg
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
+from core import audit, uploads
 from core.identity.principal import Acting, Scope, acting, scoped, tenant_connection
+from core.uploads import PhotoUpload
 
-from . import enforcement, feed
+from . import action_photos, enforcement, feed
+from .action_photos import ActionPhotoRead
 from .enforcement import ActionCreate, ActionRead, PlateCheck
 from .feed import Snapshot
 from .places import NotFound
@@ -29,6 +32,7 @@ Watch = Annotated[Acting, Depends(acting("parking:read"))]
 STATUSES = ("free", "paid", "grace", "unpaid", "overstay", "unknown", "unregulated", "unverified")
 HEARTBEAT_S = 15.0
 TICK_S = 2.0
+RENDERED_PER_SNAPSHOT = 64  # serialised bodies kept per snapshot (zone × status filters)
 
 
 def current(request: Request, conn: psycopg.Connection, tenant_id: int) -> Snapshot:
@@ -69,6 +73,13 @@ def _statuses(value: str | None) -> set[str] | None:
     return chosen
 
 
+def _render(
+    snapshot: Snapshot, zone: str | None, statuses: set[str] | None, with_plates: bool
+) -> tuple[bytes, str]:
+    body = orjson.dumps(_collection(snapshot, zone, statuses, with_plates))
+    return body, '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+
+
 @router.get("/bays/status", tags=["parking enforcement"])
 def bay_status(
     request: Request,
@@ -80,8 +91,11 @@ def bay_status(
     Poll with If-None-Match: an unchanged feed answers 304. Live: /bays/events."""
     snapshot = current(request, scope.conn, scope.tenant_id)
     with_plates = "parking:enforce" in scope.principal.permissions
-    body = orjson.dumps(_collection(snapshot, zone, _statuses(status_filter), with_plates))
-    etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+    statuses = _statuses(status_filter)
+    key = (zone, frozenset(statuses) if statuses else None, with_plates)
+    body, etag = snapshot.rendered.get(key) or _render(snapshot, zone, statuses, with_plates)
+    if len(snapshot.rendered) < RENDERED_PER_SNAPSHOT:  # agents polling alike share one
+        snapshot.rendered[key] = (body, etag)
     headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
     if etag in request.headers.get("If-None-Match", ""):
         return Response(status_code=304, headers=headers)
@@ -103,11 +117,14 @@ async def bay_events(request: Request, caller: Watch, zone: str | None = None) -
     async def stream() -> AsyncIterator[bytes]:
         sent: dict[str, tuple[Any, ...]] = {}
         quiet = 0.0
+        last: Snapshot | None = None
         while not await request.is_disconnected():
             snapshot = await asyncio.to_thread(_snapshot_for, request, caller.tenant_id)
-            collection = _collection(snapshot, zone, None, with_plates)
+            unchanged = snapshot is last  # the shared snapshot was reused: nothing to diff
+            last = snapshot
+            collection = _collection(snapshot, zone, None, with_plates) if not unchanged else {}
             changed = []
-            for feature in collection["features"]:
+            for feature in collection.get("features", ()):
                 p = feature["properties"]
                 key = (p["status"], p["since"], p["session_id"], p.get("plate"))
                 if sent.get(p["bay"]) != key:
@@ -164,3 +181,57 @@ def list_actions(
 ) -> list[dict[str, Any]]:  # fmt: skip
     """Recorded actions, newest first."""
     return enforcement.actions(scope.conn, since=since, limit=limit)
+
+
+def _action(scope: Scope, action_id: int) -> dict[str, Any]:
+    try:
+        return enforcement.action(scope.conn, action_id)
+    except NotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+
+
+@router.put(
+    "/enforcement/actions/{action_id}/photo", response_model=ActionPhotoRead,
+    openapi_extra=uploads.UPLOAD_OPENAPI, tags=["parking enforcement"],
+    responses={**uploads.UPLOAD_RESPONSES, 409: {"description": "the action has its photo"}},
+)  # fmt: skip
+def put_action_photo(
+    scope: Enforce, action_id: int,
+    upload: Annotated[PhotoUpload, Depends(uploads.photo_upload)],
+) -> dict[str, Any]:  # fmt: skip
+    """Attach the action's photo, once: it is evidence, so a second upload is refused (409)
+    and nothing deletes it. The body is the image itself; it is re-encoded as a JPEG
+    without its metadata (EXIF GPS...). The audit entry keeps its SHA-256, not its bytes."""
+    found = _action(scope, action_id)
+    already = HTTPException(
+        status.HTTP_409_CONFLICT,
+        f"enforcement action {action_id} already has its photo: evidence is never replaced",
+    )
+    if found["has_photo"]:
+        raise already
+    image = upload.clean()
+    row = action_photos.add(
+        scope.conn, tenant_id=scope.tenant_id, action_id=action_id, image=image,
+        uploaded_by=scope.actor.label,
+    )  # fmt: skip
+    if row is None:  # a concurrent upload came first
+        raise already
+    details = {"action_id": action_id, **upload.audit_details(image), "sha256": row["sha256"]}
+    audit.record(
+        scope.conn, scope.actor, "parking.enforcement.photo", target=found["bay"], details=details
+    )
+    return row
+
+
+@router.get(
+    "/enforcement/actions/{action_id}/photo", response_class=Response,
+    responses=uploads.PHOTO_RESPONSES, tags=["parking enforcement"],
+)  # fmt: skip
+def get_action_photo(scope: Enforce, action_id: int) -> Response:
+    """The action's photo, a JPEG; 404 if it has none."""
+    found = action_photos.image_of(scope.conn, action_id)
+    if found is None:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, f"no photo of enforcement action {action_id}"
+        )
+    return uploads.photo_response(*found)

@@ -9,7 +9,7 @@ decommissioned, never-heard or missing sensor makes the bay `unknown`.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -64,6 +64,10 @@ class Snapshot:
     features: dict[str, dict[str, Any]]  # bay code → GeoJSON Feature (without plate)
     plates: dict[str, str]  # bay code → plate of the session that explains its status
     zones: dict[str, ZoneSummary]
+    #: bodies already serialised from this snapshot, by request: (body, ETag)
+    rendered: dict[tuple[Any, ...], tuple[bytes, str]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
 
 def rules_of(zone: dict[str, Any]) -> ZoneRules:

@@ -146,6 +146,12 @@ ROUTES = [
     Route("POST", "/api/v1/parking/enforcement/actions", "parking:enforce", ok=201,
           town_object=True, body=lambda: {"kind": "warning", "bay": "B1"}),
     Route("GET", "/api/v1/parking/enforcement/actions", "parking:enforce"),
+    # in this order: GET reads the photo of the action `_parking_objects` made; PUT refuses
+    # a second photo (409), so each of its calls gets an action without one
+    Route("GET", "/api/v1/parking/enforcement/actions/{action_id}/photo", "parking:enforce",
+          town_object=True),
+    Route("PUT", "/api/v1/parking/enforcement/actions/{action_id}/photo", "parking:enforce",
+          town_object=True, raw=_png(), media_type="image/png", fresh="action_id"),
     Route("GET", "/api/v1/parking/reports/reconciliation", "parking:manage"),
     Route("GET", "/api/v1/parking/reports/stale-zones", "parking:manage"),
     Route("GET", "/api/v1/parking/reports/occupancy", "parking:manage"),
@@ -254,18 +260,29 @@ def _objects(client: TestClient, callers: list[Caller]) -> dict[str, str]:
 
 
 def _parking_objects(client: TestClient, admin: dict[str, str]) -> dict[str, str]:
-    """Zone Z1, bay B1 and a paid session in it."""
+    """Zone Z1, bay B1, a paid session in it and an enforcement action with its photo."""
     zone = client.post("/api/v1/parking/zones", headers=admin, json={"code": "Z1", "name": "C"})
     bay = {"code": "B1", "zone": "Z1", "lat": 45.9, "lon": 6.12}
     assert zone.status_code == 201
     assert client.post("/api/v1/parking/bays", headers=admin, json=bay).status_code == 201
+    action_id = _fresh_action(client, admin)
+    photo = client.put(f"/api/v1/parking/enforcement/actions/{action_id}/photo", content=_png(),
+                       headers={**admin, "Content-Type": "image/png"})  # fmt: skip
+    assert photo.status_code == 200, photo.text
     return {"zone": "Z1", "bay": "B1", "plate": "AB-123-CD",
-            "session_id": _fresh_session(client, admin)}  # fmt: skip
+            "session_id": _fresh_session(client, admin), "action_id": action_id}  # fmt: skip
 
 
 def _fresh_session(client: TestClient, admin: dict[str, str]) -> str:
     body = {"plate": "AB-123-CD", "zone": "Z1", "duration_minutes": 30}
     response = client.post("/api/v1/parking/sessions", headers=admin, json=body)
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def _fresh_action(client: TestClient, admin: dict[str, str]) -> str:
+    body = {"kind": "fps", "bay": "B1", "plate": "AB-123-CD", "amount": "35.00"}
+    response = client.post("/api/v1/parking/enforcement/actions", headers=admin, json=body)
     assert response.status_code == 201, response.text
     return str(response.json()["id"])
 
@@ -284,7 +301,10 @@ def _fresh_device(client: TestClient, admin: dict[str, str]) -> str:
     return dev_eui
 
 
-FRESH = {"dev_eui": _fresh_device, "bay": _fresh_bay, "session_id": _fresh_session}
+FRESH = {
+    "dev_eui": _fresh_device, "bay": _fresh_bay, "session_id": _fresh_session,
+    "action_id": _fresh_action,
+}  # fmt: skip
 
 
 def _expected(route: Route, caller: Caller) -> int:

@@ -14,14 +14,14 @@ from PIL import Image
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from core import audit, crypto, tenants
+from core import audit, crypto, images, tenants
 from core.db import APP_ROLE
 from core.identity import repository
 from core.settings import Settings
-from devices import downlinks, images, photos
+from devices import downlinks, photos
 from devices import service as devices
 from devices.models import DeviceCreate
-from parking import intake, places, report_mail
+from parking import action_photos, intake, places, report_mail
 from parking.models import BayCreate, ZoneCreate
 from parking.session_models import ProviderEvent, SessionBatch
 from tests.kit.identity import SYSTEM, add_api_key, add_user
@@ -52,12 +52,7 @@ def _seed_tenant(conn: psycopg.Connection, settings: Settings, slug: str, n: int
         conn, tenant_id=tenant_id, device=device, created_by="tests",
         request=downlinks.DownlinkCreate(f_port=10, data_hex="01"),
     )  # fmt: skip
-    png = io.BytesIO()
-    Image.new("RGB", (16, 16), "grey").save(png, "PNG")
-    photos.store(
-        conn, tenant_id=tenant_id, device=device, uploaded_by="tests",
-        image=images.clean(png.getvalue(), "image/png"),
-    )  # fmt: skip
+    photos.store(conn, tenant_id=tenant_id, device=device, uploaded_by="tests", image=_photo())
     conn.execute(
         "INSERT INTO readings (time, tenant_id, device_id, quantity, value)"
         " VALUES (%s, %s, %s, 'leak', 0)",
@@ -82,9 +77,15 @@ def _seed_tenant(conn: psycopg.Connection, settings: Settings, slug: str, n: int
     return tenant_id
 
 
+def _photo() -> images.CleanImage:
+    png = io.BytesIO()
+    Image.new("RGB", (16, 16), "grey").save(png, "PNG")
+    return images.clean(png.getvalue(), "image/png")
+
+
 def _seed_parking(conn: psycopg.Connection, tenant_id: int, slug: str, sensor: str) -> None:
     """A zone, a bay with its sensor and a stay, sessions from an operator and a pay
-    station, an enforcement action."""
+    station, an enforcement action with its photo."""
     places.create_zone(conn, SYSTEM, tenant_id, ZoneCreate(code="Z1", name="Centre"))
     bay = places.create_bay(conn, SYSTEM, tenant_id, BayCreate(
         code="B1", zone="Z1", lat=45.9, lon=6.1, sensor=sensor))  # fmt: skip
@@ -97,8 +98,12 @@ def _seed_parking(conn: psycopg.Connection, tenant_id: int, slug: str, sensor: s
     batch = SessionBatch.model_validate({"station": "horodateur-1", "batch_id": "b1",
                                          "sessions": [facts]})  # fmt: skip
     intake.apply_batch(conn, SYSTEM, tenant_id, batch)
-    conn.execute("INSERT INTO enforcement_actions (tenant_id, bay_id, kind, agent)"
-                 " VALUES (%s, %s, 'warning', 'agent')", (tenant_id, bay["id"]))  # fmt: skip
+    action = conn.execute("INSERT INTO enforcement_actions (tenant_id, bay_id, kind, agent)"
+                          " VALUES (%s, %s, 'warning', 'agent') RETURNING id",
+                          (tenant_id, bay["id"])).fetchone()  # fmt: skip
+    assert action is not None
+    action_photos.add(conn, tenant_id=tenant_id, action_id=action[0], image=_photo(),
+                      uploaded_by="agent")  # fmt: skip
     recipient = report_mail.Recipient(email=f"regie@{slug}.fr", role="regie")
     report_mail.replace_recipients(conn, SYSTEM, tenant_id, [recipient])
     conn.execute("INSERT INTO parking_report_deliveries (tenant_id, report, day, recipients,"

@@ -1,4 +1,5 @@
-"""Cleaning an uploaded installation photo: what is stored is always a fresh JPEG.
+"""Cleaning an uploaded photo (a device's installation, an enforcement action's evidence):
+what is stored is always a fresh JPEG.
 
 The declared type must be JPEG, PNG or WebP and match the bytes, which must decode. The
 image is turned upright from its EXIF orientation, shrunk to at most 2048 px on its long
