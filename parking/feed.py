@@ -115,9 +115,9 @@ def snapshot(conn: psycopg.Connection, now: datetime) -> Snapshot:
         inputs = [BayInput(r["code"], bool(r["sensor_ok"]), _stay(r, now)) for r in rows]
         result = zone_status(now, rules, inputs, sessions_by_zone.get(zone_id, []))
         for row in rows:
-            bay = result.bays[row["code"]]
-            since = bay.since
-            if bay.status == Status.FREE and row["left_at"] is not None:
+            state = result.bays[row["code"]]
+            since = state.since
+            if state.status == Status.FREE and row["left_at"] is not None:
                 since = row["left_at"]
             features[row["code"]] = {
                 "type": "Feature",
@@ -125,12 +125,12 @@ def snapshot(conn: psycopg.Connection, now: datetime) -> Snapshot:
                 "geometry": {"type": "Point", "coordinates": [row["lon"], row["lat"]]},
                 "properties": {
                     "bay": row["code"], "zone": zone["code"], "kind": row["kind"],
-                    "status": str(bay.status), "since": since.isoformat() if since else None,
-                    "session_id": bay.session_id, "matched": bay.matched,
+                    "status": str(state.status), "since": since.isoformat() if since else None,
+                    "session_id": state.session_id, "matched": state.matched,
                 },
             }  # fmt: skip
-            if bay.plate:
-                plates[row["code"]] = bay.plate
+            if state.plate:
+                plates[row["code"]] = state.plate
         regulated = hours.RegulatedHours.model_validate(zone["hours"])
         summaries[zone["code"]] = ZoneSummary(
             code=zone["code"],

@@ -88,7 +88,7 @@ def earliest_by_device(readings: Iterable[tuple[datetime, int, str]]) -> dict[in
 
 def catch_up(conn: psycopg.Connection) -> set[int]:
     """Rebuild the bays whose sensor has readings newer than their stays (lost updates)."""
-    stale = dict(conn.execute(_STALE, {"window": CATCH_UP_WINDOW}).fetchall())
+    stale: dict[int, datetime] = dict(conn.execute(_STALE, {"window": CATCH_UP_WINDOW}).fetchall())
     return rebuild(conn, stale) if stale else set()
 
 
