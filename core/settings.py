@@ -75,7 +75,9 @@ class Settings(BaseSettings):
         20.0, gt=0, description="provisioning calls per second at most"
     )
     photo_max_bytes: int = Field(
-        8 * 1024 * 1024, ge=1024, description="largest photo accepted (devices, enforcement actions), bytes"
+        8 * 1024 * 1024,
+        ge=1024,
+        description="largest photo accepted (devices, enforcement actions), bytes",
     )
 
     map_tile_url: str = Field(

@@ -1,21 +1,28 @@
 """parking's part of the demo: a tariff zone per street of the simulated town, a bay per
 simulated parking sensor, and drivers who pay by phone (some late, some not at all,
-some staying beyond what they paid)."""
+some staying beyond what they paid).
+
+The drivers are the simulator's (`ingest.simulator.drivers`, the same as `civicsense
+simulate --payments-url` sends as webhooks), applied here straight to the database: the
+demo has no operator's signing secret to sign webhooks with.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import threading
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
 
 import psycopg
 
 from core import hours, tenants
 from core.audit import Actor
 from core.settings import Settings
-from ingest.simulator import demo_fleet
+from ingest.simulator import Stay, ZoneFacts, demo_fleet, payment_events
 
 from . import sessions, tariffs
 from .models import BayCreate, ZoneCreate
@@ -24,10 +31,9 @@ from .session_models import SessionFacts
 
 log = logging.getLogger("civicsense.parking")
 
-PAYING_SHARE = 0.7  # drivers who pay at all
-BY_BAY_SHARE = 0.6  # of those, who name their bay (the others pay for the zone)
 PROVIDER = "demo-pay"
 TICK_S = 10.0
+_RECENT = timedelta(minutes=10)  # stays that ended this recently still get their stop
 _ACTOR = Actor("system", "demo")
 
 
@@ -46,22 +52,22 @@ def seed(conn: psycopg.Connection, settings: Settings, *, devices: int) -> None:
             create_bay(conn, _ACTOR, tenant_id, bay)
 
 
-def _draw(*parts: object) -> float:
-    """A stable pseudo-random number in [0, 1) for this stay."""
-    digest = hashlib.blake2b(repr(parts).encode(), digest_size=8).digest()
-    return int.from_bytes(digest) / 2**64
+def _zone_facts(zone_hours: Any, zone_tariff: Any, grace_minutes: int) -> ZoneFacts:
+    """The zone as its drivers see it: paid time counted in regulated time, its tariff's fees."""
+    regulated = hours.RegulatedHours.model_validate(zone_hours)
+    tariff = tariffs.Tariff.model_validate(zone_tariff)
 
+    def paid_end(start: datetime, minutes: int) -> datetime:
+        return hours.add_regulated(regulated, start, minutes * 60)
 
-def _plate(bay: str, arrived: datetime) -> str:
-    """A stable made-up French plate (AB-123-CD) for this stay."""
-    letters = "ABCDEFGHJKLMNPRSTVWXYZ"
-    pick = [letters[int(_draw(bay, arrived, i) * len(letters))] for i in range(4)]
-    number = 100 + int(_draw(bay, arrived, "number") * 900)
-    return f"{pick[0]}{pick[1]}-{number}-{pick[2]}{pick[3]}"
+    def fee(start: datetime, end: datetime) -> Decimal:
+        return tariffs.amount_due(tariff, hours.regulated_seconds(regulated, start, end) / 60)
+
+    return ZoneFacts(grace_minutes, tariff.max_minutes, paid_end, fee)
 
 
 _STAYS = """
-SELECT o.bay_id, b.code, z.code, o.arrived_at, o.left_at, z.hours, z.tariff, z.grace_minutes
+SELECT b.code, z.code, o.arrived_at, o.left_at, z.hours, z.tariff, z.grace_minutes
 FROM bay_occupancy o JOIN parking_bays b ON b.id = o.bay_id
 JOIN parking_zones z ON z.id = b.zone_id
 WHERE o.tenant_id = %s AND (o.left_at IS NULL OR o.left_at > %s)
@@ -69,34 +75,22 @@ WHERE o.tenant_id = %s AND (o.left_at IS NULL OR o.left_at > %s)
 
 
 def pay_for_stays(conn: psycopg.Connection, tenant_id: int, now: datetime) -> int:
-    """Start, then stop, the sessions the simulated drivers pay; sessions touched."""
+    """Bring the sessions of current and recent stays to what their drivers (the simulator's
+    default shares) have done by `now`: started, extended, stopped; sessions touched."""
     touched = 0
-    for _, bay, zone, arrived, left, zone_hours, zone_tariff, grace in conn.execute(
-        _STAYS, (tenant_id, now - timedelta(minutes=TICK_S))
+    for bay, zone, arrived, left, zone_hours, zone_tariff, grace in conn.execute(
+        _STAYS, (tenant_id, now - _RECENT)
     ).fetchall():
-        if _draw(bay, arrived, "pays") >= PAYING_SHARE:
+        stay = Stay(bay=bay, zone=zone, arrived_at=arrived, left_at=left)
+        facts = _zone_facts(zone_hours, zone_tariff, grace)
+        done = payment_events(stay, facts, now=now)
+        if not done:
             continue
-        delay = timedelta(minutes=1 + _draw(bay, arrived, "delay") * (grace + 5))  # some late
-        started = arrived + delay
-        if started > now or (left is not None and started >= left):
-            continue
-        regulated = hours.RegulatedHours.model_validate(zone_hours)
-        tariff = tariffs.Tariff.model_validate(zone_tariff)
-        minutes = 15 * (1 + int(_draw(bay, arrived, "paid") * tariff.max_minutes / 15))
-        facts = SessionFacts(
-            id=f"{bay}-{int(arrived.timestamp())}",
-            plate=_plate(bay, arrived),
-            zone=zone, bay=bay if _draw(bay, arrived, "bay") < BY_BAY_SHARE else None,
-            started_at=started,
-            ends_at=hours.add_regulated(regulated, started, min(minutes, tariff.max_minutes) * 60),
+        latest = done[-1]  # every event carries the whole session
+        outcome, _ = sessions.merge(
+            conn, tenant_id=tenant_id, source="provider", provider=PROVIDER,
+            facts=SessionFacts(**asdict(latest.session)), occurred_at=latest.at,
         )  # fmt: skip
-        if left is not None:
-            paid = hours.regulated_seconds(regulated, started, left) / 60
-            facts = facts.model_copy(
-                update={"stopped_at": left, "amount": tariffs.amount_due(tariff, paid)}
-            )
-        outcome, _ = sessions.merge(conn, tenant_id=tenant_id, source="provider",
-                                    provider=PROVIDER, facts=facts, occurred_at=now)  # fmt: skip
         touched += outcome != "unchanged"
     return touched
 

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from core import audit, crypto
 from core.audit import Actor
 from core.identity.principal import Scope, client_address, scoped, tenant_connection
+from core.signatures import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
 
 from . import intake, sessions
 from .places import NotFound
@@ -25,7 +26,6 @@ from .session_models import (
     SessionRead,
     SessionStart,
 )
-from .signatures import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
 
 router = APIRouter(tags=["parking sessions"])
 

@@ -8,8 +8,8 @@ import json
 import random
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from chirpstack_api import common, integration
@@ -44,6 +44,8 @@ class SimEvent:
 
     `malformed`: the payload is not a parsable event, or its uplink data does not decode.
     `duplicate`: a second copy of the previous uplink (same deduplicationId) via another gateway.
+    `time`: the simulated town's time of the event. `readings`: what the device measured for
+    an uplink (also when the frame got corrupted on the way), None for other events.
     """
 
     topic: str
@@ -53,6 +55,8 @@ class SimEvent:
     deduplication_id: str | None
     malformed: bool
     duplicate: bool = False
+    time: datetime | None = None
+    readings: Mapping[str, float] | None = field(default=None, hash=False)
 
 
 def wall_clock() -> datetime:
@@ -179,7 +183,7 @@ class FleetSimulator:
             region_config_id=radio.REGION_CONFIG_ID,
         )
         message.time.FromDatetime(now)
-        return self._event(tracked.device, "join", message)
+        return self._event(tracked.device, "join", message, now)
 
     def _status(self, tracked: _Tracked, now: datetime, deduplication_id: str | None) -> SimEvent:
         """DevStatusAns riding on the uplink just sent, so it shares its deduplicationId."""
@@ -191,7 +195,7 @@ class FleetSimulator:
             battery_level=round(tracked.sensor.battery, 2),
         )
         message.time.FromDatetime(now)
-        return self._event(tracked.device, "status", message)
+        return self._event(tracked.device, "status", message, now)
 
     def _uplinks(self, tracked: _Tracked, now: datetime) -> list[SimEvent]:
         """The uplink of this turn: one event, two for a duplicate, or a malformed one."""
@@ -206,14 +210,15 @@ class FleetSimulator:
             if roll >= self.malformed_ratio / 2:
                 broken = _undecodable(device.model, fport, data)
             if broken is None:
-                return [self._garbage(device, self._uplink(tracked, now, fport, data))]
+                uplink = self._uplink(tracked, now, fport, data)
+                return [self._garbage(device, uplink, now, readings)]
             uplink = self._uplink(tracked, now, fport, broken)
-            return [self._event(device, "up", uplink, malformed=True)]
+            return [self._event(device, "up", uplink, now, readings, malformed=True)]
         uplink = self._uplink(tracked, now, fport, data)
-        events = [self._event(device, "up", uplink)]
+        events = [self._event(device, "up", uplink, now, readings)]
         if self._rng.random() < self.duplicate_gateway_ratio:
             copy = self._other_gateway(tracked, uplink, now)
-            events.append(self._event(device, "up", copy, duplicate=True))
+            events.append(self._event(device, "up", copy, now, readings, duplicate=True))
         return events
 
     def _uplink(
@@ -250,20 +255,29 @@ class FleetSimulator:
         copy.rx_info.extend(reversed(heard))
         return copy
 
-    def _garbage(self, device: SimDevice, uplink: integration.UplinkEvent) -> SimEvent:
+    def _garbage(
+        self,
+        device: SimDevice,
+        uplink: integration.UplinkEvent,
+        now: datetime,
+        readings: Mapping[str, float],
+    ) -> SimEvent:
         """A corrupted delivery of `uplink`: bytes that are neither JSON nor Protobuf."""
         intact = self._serialise(uplink)
         # JSON cut mid-document; Protobuf starting with the invalid field number 0
         garbage = intact[: len(intact) // 2]
         if not intact.startswith(b"{"):
             garbage = b"\x00" + garbage[1:]
-        return SimEvent(_topic(device, "up"), garbage, "up", device.dev_eui, None, malformed=True)
+        return SimEvent(_topic(device, "up"), garbage, "up", device.dev_eui, None,
+                        malformed=True, time=now, readings=readings)  # fmt: skip
 
     def _event(
         self,
         device: SimDevice,
         kind: str,
         message: Message,
+        now: datetime,
+        readings: Mapping[str, float] | None = None,
         *,
         malformed: bool = False,
         duplicate: bool = False,
@@ -276,6 +290,8 @@ class FleetSimulator:
             deduplication_id=message.deduplication_id,
             malformed=malformed,
             duplicate=duplicate,
+            time=now,
+            readings=readings,
         )
 
     def _serialise(self, message: Message) -> bytes:

@@ -110,13 +110,15 @@ def publish(
     progress: Callable[[PublishStats], None] | None = None,
     clock: Clock = wall_clock,
     stop: threading.Event | None = None,
+    observe: Callable[[SimEvent], None] | None = None,
 ) -> PublishStats:
     """Publish `simulator`'s events at `rate` a second (math.inf: unpaced) until `duration`
     seconds or `count` events, wait for the broker's acknowledgements, return the counts.
 
     Ctrl-C, or setting `stop` (from another thread), stops publishing; acknowledgements are then
     awaited briefly and the counts returned.
-    `progress` is called with the running counts about once a second, and at the end.
+    `progress` is called with the running counts about once a second, and at the end;
+    `observe` with each event once it is published (the simulated drivers watch the bays).
     """
     if not rate > 0:
         raise ValueError("rate must be a positive number of events per second")
@@ -131,6 +133,8 @@ def publish(
             for event in _paced(simulator.events(count, clock=clock), rate, duration, stop):
                 client.publish(event.topic, event.payload, qos=qos)
                 stats.add(event)
+                if observe is not None:
+                    observe(event)
                 if progress is not None and time.monotonic() - last_report >= 1.0:
                     last_report = time.monotonic()
                     progress(stats)

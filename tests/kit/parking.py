@@ -15,11 +15,11 @@ from core import crypto, tenants
 from core.audit import cli_actor
 from core.identity import repository as identity
 from core.settings import Settings
+from core.signatures import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from devices import service as devices
 from devices.models import DeviceCreate
 from parking import places
 from parking.models import BayCreate, ZoneCreate
-from parking.signatures import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 
 SENSOR_MODEL = "bosch-tps110"
 PROVIDER = "paymobile"

@@ -1,6 +1,8 @@
 """Webhook signatures: HMAC-SHA256 over the timestamp and the raw body.
 
-A provider sends `X-Civicsense-Timestamp: <unix seconds>` and
+One scheme for every signed webhook: payment operators' calls to the parking API, the
+simulator standing in for them, and the notifications civicsense sends. A sender sends
+`X-Civicsense-Timestamp: <unix seconds>` and
 `X-Civicsense-Signature: sha256=<hex of HMAC-SHA256(secret, "<timestamp>." + body)>`.
 Signing the timestamp with the body is what lets the receiver refuse an old request
 replayed by whoever captured it: older than `TOLERANCE_S` (either way) is refused, and
