@@ -17,7 +17,11 @@ Phases, each on empty tables of the same durable PostgreSQL:
 5. bulk onboarding, in a database of its own: a CSV of --onboarding-devices devices
    imported (`devices.service.import_csv`) and re-imported, then provisioned over gRPC
    (`devices.provisioning.provision_pending`) in a loopback ChirpStack DeviceService;
-   baseline: one INSERT + COMMIT per device, no validation.
+   baseline: one INSERT + COMMIT per device, no validation;
+6. control map (bench/parking.py), in a database of its own: a town of --parking-bays
+   bays; bay-status feed latency (after a change: the baseline; shared snapshot; 304),
+   agents polling at once, plate checks/s (baseline: the look-up without the normalised
+   key's index), and freshness from a sensor uplink or a webhook to the SSE feed.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ import psycopg
 
 from ingest.simulator import demo_fleet
 
-from . import fleet, onboarding, phases, report, services
+from . import fleet, onboarding, parking, phases, report, services
 from .cpu import background_load
 from .lean_publisher import publish_lean
 from .publisher import Publisher, publish_paho
@@ -46,11 +50,13 @@ from .publisher import Publisher, publish_paho
 FULL = {
     "events": 40_000, "devices": 1_000, "duration": 20.0, "insert_budget": 10.0,
     "onboarding_devices": 5_000, "throttled_devices": 20, "cli_lines": 1_000,
+    "parking_bays": 10_000, "parking_seconds": 10.0, "parking_trials": 50,
 }  # fmt: skip
 PUBLISHERS: dict[str, Publisher] = {"lean": publish_lean, "paho": publish_paho}
 QUICK = {
     "events": 5_000, "devices": 200, "duration": 5.0, "insert_budget": 3.0,
     "onboarding_devices": 500, "throttled_devices": 10, "cli_lines": 100,
+    "parking_bays": 1_000, "parking_seconds": 2.0, "parking_trials": 10,
 }  # fmt: skip
 
 
@@ -80,6 +86,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="phase 5: devices provisioned at 20 req/s [20]")  # fmt: skip
     parser.add_argument("--cli-lines", type=int,
                         help="phase 5: lines imported the CLI's way [1000]")  # fmt: skip
+    parser.add_argument("--parking-bays", type=int, help="phase 6: bays in the town [10000]")
+    parser.add_argument("--parking-seconds", type=float,
+                        help="phase 6: seconds per polling / plate-check run [10]")  # fmt: skip
+    parser.add_argument("--parking-trials", type=int,
+                        help="phase 6: sensor events and webhooks timed [50]")  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="keep the data directory")
     parser.add_argument(
         "--output", type=Path, help="JSON path [bench/results/ingest-<date>[-quick].json]"
@@ -150,6 +161,11 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         results["onboarding"] = onboarding.onboarding(
             svc, devices=args.onboarding_devices, throttled=args.throttled_devices,
             cli_lines=args.cli_lines,
+        )  # fmt: skip
+        step(f"6. control map: {args.parking_bays:,} bays, feed, plate checks, freshness")
+        results["parking"] = parking.run(
+            svc, bays=args.parking_bays, seconds=args.parking_seconds,
+            trials=args.parking_trials, step=step,
         )  # fmt: skip
     return results
 

@@ -36,8 +36,8 @@ import psycopg
 from psycopg import sql
 from pydantic import SecretStr
 
-from core import crypto, migrate, tenants
-from core.db import APP_ROLE, with_database
+from core import crypto, tenants
+from core.db import APP_ROLE
 from core.settings import Settings
 from devices import codecs, service
 from devices.provisioning import provision_pending
@@ -117,18 +117,6 @@ def build_csv(lines: int, *, seed: int, invalid_every: int = 100) -> CsvFile:
         writer.writerow(row[column] for column in HEADER)
     result.data = out.getvalue().encode()
     return result
-
-
-def _database(services: Services) -> str:
-    """A migrated database of its own on the benchmark's server; its URL."""
-    with psycopg.connect(services.database_url, autocommit=True) as conn:
-        name = sql.Identifier(DATABASE)
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
-    url = with_database(services.database_url, DATABASE)
-    with contextlib.redirect_stdout(io.StringIO()):  # yoyo prints its SELECTs' results
-        migrate.upgrade(services.settings, url)
-    return url
 
 
 def _counts(results: list[service.LineResult]) -> dict[str, int]:
@@ -341,7 +329,7 @@ def onboarding(
     """Phase 5 (see the module's docstring); `devices` lines in the main file, `throttled`
     devices provisioned at the default throttle, `cli_lines` imported the CLI's way."""
     started = time.perf_counter()
-    url = _database(services)
+    url = services.database(DATABASE)
     settings = services.settings.model_copy(update={
         "database_url": url,
         "secret_key": SecretStr(crypto.new_key()),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import platform
 import subprocess
 import threading
@@ -12,8 +13,10 @@ from pathlib import Path
 
 import psutil
 import psycopg
+from psycopg import sql
 
 from core import migrate
+from core.db import with_database
 from core.embedded import EmbeddedBroker, EmbeddedPostgres
 from core.mqtt import new_client
 from core.settings import Settings
@@ -33,6 +36,17 @@ class Services:
     def database_url(self) -> str:
         """The benchmark database (the server's `postgres` database, migrated)."""
         return self.settings.database_url
+
+    def database(self, name: str) -> str:
+        """A fresh, migrated database `name` on the same server (dropped first); its URL."""
+        with psycopg.connect(self.database_url, autocommit=True) as conn:
+            ident = sql.Identifier(name)
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(ident))
+        url = with_database(self.database_url, name)
+        with contextlib.redirect_stdout(io.StringIO()):  # yoyo prints its SELECTs' results
+            migrate.upgrade(self.settings, url)
+        return url
 
     def reset(self) -> None:
         """Empty the ingest tables and checkpoint, so every phase starts alike."""
