@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -54,3 +55,23 @@ def with_port(url: str, port: int) -> str:
     host = netloc[-1].rsplit(":", 1)[0] if not netloc[-1].endswith("]") else netloc[-1]
     netloc[-1] = f"{host}:{port}"
     return urlunsplit(parts._replace(netloc="@".join(netloc)))
+
+
+class ThreadConnections:
+    """One connection per thread, opened on first use and again after it broke.
+
+    For event-bus subscribers: they run in the publisher's thread (each ingest worker has
+    its own), so a connection must not be shared across threads.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._local = threading.local()
+
+    def get(self) -> psycopg.Connection:
+        """This thread's connection."""
+        conn: psycopg.Connection | None = getattr(self._local, "conn", None)
+        if conn is None or conn.closed:
+            conn = psycopg.connect(self.url)
+            self._local.conn = conn
+        return conn

@@ -71,17 +71,11 @@ class PhotoUpload:
         }  # fmt: skip
 
 
-async def photo_upload(request: Request) -> PhotoUpload:
-    """The body, read no further than the size limit: 413 as soon as it is passed; 415
-    unless the declared type is accepted. A dependency of the upload routes."""
-    limit: int = request.app.state.settings.photo_max_bytes
-    too_big = HTTPException(
-        413, f"the photo is larger than {limit:,} bytes ({limit / 2**20:g} MiB): send a smaller one"
-    )
-    try:
-        declared = images.media_type(request.headers.get("content-type"))
-    except images.ImageRejected as exc:
-        raise HTTPException(exc.status, exc.detail) from None
+async def read_limited(request: Request, limit: int, what: str) -> bytes:
+    """The body, read no further than `limit` bytes: 413 as soon as it is passed (or
+    announced by Content-Length), naming `what` was too big."""
+    size_text = f"{limit:,} bytes ({limit / 2**20:g} MiB)"
+    too_big = HTTPException(413, f"the {what} is larger than {size_text}: send a smaller one")
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > limit:
         raise too_big
@@ -91,7 +85,18 @@ async def photo_upload(request: Request) -> PhotoUpload:
         if size > limit:
             raise too_big
         chunks.append(chunk)
-    return PhotoUpload(b"".join(chunks), declared)
+    return b"".join(chunks)
+
+
+async def photo_upload(request: Request) -> PhotoUpload:
+    """The body, read no further than the size limit: 413 as soon as it is passed; 415
+    unless the declared type is accepted. A dependency of the upload routes."""
+    try:
+        declared = images.media_type(request.headers.get("content-type"))
+    except images.ImageRejected as exc:
+        raise HTTPException(exc.status, exc.detail) from None
+    limit: int = request.app.state.settings.photo_max_bytes
+    return PhotoUpload(await read_limited(request, limit, "photo"), declared)
 
 
 def photo_response(data: bytes, content_type: str) -> Response:

@@ -158,6 +158,50 @@ ROUTES = [
     Route("GET", "/api/v1/parking/reports/recipients", "parking:manage"),
     Route("PUT", "/api/v1/parking/reports/recipients", "parking:manage",
           body=lambda: [{"email": "regie@annecy.fr", "role": "regie"}]),
+    Route("GET", "/api/v1/alerts/rules", "alerts:read"),
+    Route("GET", "/api/v1/alerts/rules/templates", "alerts:read"),
+    Route("POST", "/api/v1/alerts/rules", "alerts:manage", ok=201, body=lambda: _LEAK_RULE),
+    Route("POST", "/api/v1/alerts/rules/defaults", "alerts:manage"),
+    Route("GET", "/api/v1/alerts/rules/{rule_id}", "alerts:read", town_object=True),
+    Route("PATCH", "/api/v1/alerts/rules/{rule_id}", "alerts:manage", town_object=True,
+          body=lambda: {"name": "Fuite (gymnase)"}),
+    Route("DELETE", "/api/v1/alerts/rules/{rule_id}", "alerts:manage", ok=204,
+          town_object=True, fresh="rule_id"),
+    Route("GET", "/api/v1/alerts", "alerts:read"),
+    Route("POST", "/api/v1/alerts/{alert_id}/acknowledge", "alerts:manage", town_object=True,
+          fresh="alert_id"),
+    Route("GET", "/api/v1/notifications", "alerts:manage"),
+    Route("GET", "/api/v1/notifications/routes", "alerts:manage"),
+    Route("POST", "/api/v1/notifications/routes", "alerts:manage", ok=201,
+          body=lambda: _notification_route()),
+    Route("DELETE", "/api/v1/notifications/routes/{route_id}", "alerts:manage", ok=204,
+          town_object=True, fresh="route_id"),
+    Route("GET", "/api/v1/notifications/preferences", "alerts:read"),
+    Route("PUT", "/api/v1/notifications/preferences", "alerts:read",
+          body=lambda: {"mode": "digest", "min_priority": "P1"}),
+    Route("GET", "/api/v1/incidents", "alerts:read"),
+    Route("POST", "/api/v1/incidents", "incidents:manage", ok=201,
+          body=lambda: {"title": "Lampadaire éteint", "incident_class": "mineur"}),
+    Route("GET", "/api/v1/incidents/report", "alerts:read"),
+    Route("GET", "/api/v1/incidents/{incident_id}", "alerts:read", town_object=True),
+    Route("PATCH", "/api/v1/incidents/{incident_id}", "alerts:manage", town_object=True,
+          body=lambda: {"public": True}),
+    Route("GET", "/api/v1/incidents/{incident_id}/events", "alerts:read", town_object=True),
+    Route("POST", "/api/v1/incidents/{incident_id}/assign", "alerts:manage", town_object=True,
+          body=lambda: {"assignee_id": None}),
+    Route("POST", "/api/v1/incidents/{incident_id}/comments", "incidents:manage", ok=201,
+          town_object=True, body=lambda: {"body": "Passage prévu demain matin"}),
+    Route("POST", "/api/v1/incidents/{incident_id}/attachments", "incidents:manage", ok=201,
+          town_object=True, raw=_png(), media_type="image/png"),
+    Route("GET", "/api/v1/incidents/{incident_id}/attachments/{attachment_id}", "alerts:read",
+          town_object=True),
+    # last, as they replace {incident_id}: each call gets a new incident assigned to
+    # technician@annecy.fr, which its assignee and holders of alerts:manage may acknowledge
+    Route("POST", "/api/v1/incidents/{incident_id}/transitions", "incidents:manage",
+          town_object=True, fresh="incident_id", body=lambda: {"transition": "acknowledge"}),
+    Route("POST", "/api/v1/incidents/{incident_id}/requalify", "alerts:manage",
+          town_object=True, fresh="incident_id",
+          body=lambda: {"incident_class": "bloquant", "reason": "tout le quartier est touché"}),
     Route("GET", "/api/v1/auth/me", None),
 ]  # fmt: skip
 
@@ -174,6 +218,7 @@ SPECIAL = {
     ("POST", "/api/v1/ingest/chirpstack"),
     ("POST", "/api/v1/parking/providers/{provider}/events"),  # signed, tests/parking
     ("GET", "/api/v1/parking/bays/events"),  # an endless stream, tests/parking
+    ("GET", "/api/v1/incidents/public/{tenant_slug}"),  # no authentication, tests/alerts
 }
 
 
@@ -256,6 +301,8 @@ def _objects(client: TestClient, callers: list[Caller]) -> dict[str, str]:
         "dev_eui": DEV_EUI,
         "model_id": "nwave-nps405",
         **_parking_objects(client, admin),
+        "rule_id": _fresh_rule(client, admin),
+        **_incident_objects(client, admin),
     }
 
 
@@ -294,6 +341,63 @@ def _fresh_bay(client: TestClient, admin: dict[str, str]) -> str:
     return code
 
 
+_LEAK_RULE = {"name": "Fuite", "category": "leak",
+              "condition": {"kind": "event", "quantity": "leak", "equals": 1}}  # fmt: skip
+
+
+def _fresh_rule(client: TestClient, admin: dict[str, str]) -> str:
+    response = client.post("/api/v1/alerts/rules", headers=admin, json=_LEAK_RULE)
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def _fresh_alert(client: TestClient, admin: dict[str, str]) -> str:
+    """An open alert of a fresh rule on annecy's device (the engine's part is tested apart)."""
+    rule_id = _fresh_rule(client, admin)
+    with client.app.state.privileged_pool.connection() as conn:  # type: ignore[attr-defined]
+        row = conn.execute(
+            "INSERT INTO alerts (tenant_id, rule_id, subject, device_id, state, started_at,"
+            " opened_at, last_seen_at) SELECT tenant_id, %s, 'device:' || id, id, 'open', now(),"
+            " now(), now() FROM devices WHERE dev_eui = %s RETURNING id", (rule_id, DEV_EUI),
+        ).fetchone()  # fmt: skip
+    assert row is not None
+    return str(row[0])
+
+
+def _fresh_incident(client: TestClient, admin: dict[str, str]) -> str:
+    """A new incident of annecy, assigned to its technician."""
+    body = {"title": "Fuite chaufferie", "incident_class": "majeur"}
+    created = client.post("/api/v1/incidents", headers=admin, json=body)
+    assert created.status_code == 201, created.text
+    incident_id = created.json()["id"]
+    users = client.get("/api/v1/users", headers=admin).json()
+    technician = next(u["id"] for u in users if u["email"] == "technician@annecy.fr")
+    assigned = client.post(f"/api/v1/incidents/{incident_id}/assign", headers=admin,
+                           json={"assignee_id": technician})  # fmt: skip
+    assert assigned.status_code == 200, assigned.text
+    return str(incident_id)
+
+
+def _incident_objects(client: TestClient, admin: dict[str, str]) -> dict[str, str]:
+    """An incident of annecy with a photo attached."""
+    incident_id = _fresh_incident(client, admin)
+    photo = client.post(f"/api/v1/incidents/{incident_id}/attachments", content=_png(),
+                        headers={**admin, "Content-Type": "image/png"})  # fmt: skip
+    assert photo.status_code == 201, photo.text
+    return {"incident_id": incident_id, "attachment_id": str(photo.json()["id"])}
+
+
+def _notification_route() -> dict[str, str]:
+    return {"name": "Astreinte", "channel": "email", "target": f"{_unique('astreinte')}@annecy.fr"}
+
+
+def _fresh_route(client: TestClient, admin: dict[str, str]) -> str:
+    response = client.post("/api/v1/notifications/routes", headers=admin,
+                           json=_notification_route())  # fmt: skip
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
 def _fresh_device(client: TestClient, admin: dict[str, str]) -> str:
     dev_eui = f"70b3d6{next(_counter):010x}"
     device = {"dev_eui": dev_eui, "model": "milesight-am103", "name": "Salle"}
@@ -303,7 +407,8 @@ def _fresh_device(client: TestClient, admin: dict[str, str]) -> str:
 
 FRESH = {
     "dev_eui": _fresh_device, "bay": _fresh_bay, "session_id": _fresh_session,
-    "action_id": _fresh_action,
+    "action_id": _fresh_action, "rule_id": _fresh_rule, "alert_id": _fresh_alert,
+    "route_id": _fresh_route, "incident_id": _fresh_incident,
 }  # fmt: skip
 
 

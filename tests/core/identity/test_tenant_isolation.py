@@ -7,6 +7,7 @@ import io
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import psycopg
 import pytest
@@ -14,6 +15,8 @@ from PIL import Image
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from alerts import alerting, attachments, incidents, notify, rule_service
+from alerts.rulebook import RuleBook
 from core import audit, crypto, images, tenants
 from core.db import APP_ROLE
 from core.identity import repository
@@ -21,6 +24,7 @@ from core.settings import Settings
 from devices import downlinks, photos
 from devices import service as devices
 from devices.models import DeviceCreate
+from ingest.events import StoredReading, StoredUplink
 from parking import action_photos, intake, places, report_mail
 from parking.models import BayCreate, ZoneCreate
 from parking.session_models import ProviderEvent, SessionBatch
@@ -74,7 +78,53 @@ def _seed_tenant(conn: psycopg.Connection, settings: Settings, slug: str, n: int
         (tenant_id, uuid.uuid4().bytes),
     )
     _seed_parking(conn, tenant_id, slug, dev_eui)
+    _seed_alerts(conn, tenant_id, device["id"], dev_eui)
+    _seed_notifications(conn, settings, tenant_id, slug, user)
+    _seed_incident_attachment(conn, tenant_id)
     return tenant_id
+
+
+def _seed_alerts(conn: psycopg.Connection, tenant_id: int, device_id: int, dev_eui: str) -> None:
+    """The default rules, a leak's alert with its incident, comment and notifications, a
+    gateway heard, the town's service-level options."""
+    rule_service.install_templates(conn, SYSTEM, tenant_id)
+    conn.execute("UPDATE readings SET value = 1 WHERE tenant_id = %s AND quantity = 'leak'",
+                 (tenant_id,))  # fmt: skip
+    leak = StoredReading(NOW, tenant_id, device_id, dev_eui, "milesight-em300-sld", "leak", 1)
+    uplink = StoredUplink(NOW, tenant_id, device_id, dev_eui, 1, "gw-1", -90, 7.5, ("gw-1",))
+    alerting.note_heard(conn, [uplink])
+    alerting.evaluate_readings(conn, RuleBook(), [leak])
+    conn.execute("INSERT INTO alert_settings (tenant_id, sla_policy) VALUES (%s, '{}')",
+                 (tenant_id,))  # fmt: skip
+
+
+def _seed_notifications(
+    conn: psycopg.Connection, settings: Settings, tenant_id: int, slug: str, user: dict[str, Any]
+) -> None:
+    """A webhook route, a user's digest preference, the incident's notifications and a
+    digest sent."""
+    notify.create_route(conn, tenant_id=tenant_id, created_by=user["id"], route={
+        "name": "GMAO", "channel": "webhook", "target": f"https://gmao.{slug}.fr/hook",
+        "categories": [], "events": [], "min_priority": "P2",
+    }, secret_encrypted=crypto.encrypt(settings, "s3cr3t-s3cr3t-s3cr3t"))  # fmt: skip
+    notify.put_preference(conn, tenant_id=tenant_id, user_id=user["id"], preference={
+        "mode": "digest", "categories": [], "min_priority": "P2", "digest_hour": 7})  # fmt: skip
+    incident = conn.execute("SELECT id FROM incidents WHERE tenant_id = %s",
+                            (tenant_id,)).fetchone()  # fmt: skip
+    assert incident is not None
+    notify.incident_event(conn, incident[0], "resolved")
+    conn.execute("INSERT INTO notification_digests (tenant_id, user_id, day, target, items,"
+                 " message_id) VALUES (%s, %s, %s, %s, 1, %s)",
+                 (tenant_id, user["id"], NOW.date(), user["email"], f"<{slug}@tests>"))  # fmt: skip
+
+
+def _seed_incident_attachment(conn: psycopg.Connection, tenant_id: int) -> None:
+    """A photo attached to the town's incident (the leak's, from _seed_alerts)."""
+    row = conn.execute("SELECT id FROM incidents WHERE tenant_id = %s", (tenant_id,)).fetchone()
+    assert row is not None
+    image = _photo()
+    photo = attachments.StoredFile(image.data, image.content_type, image.width, image.height, {})
+    incidents.attach(conn, SYSTEM, tenant_id, row[0], filename="fuite.jpg", file=photo)
 
 
 def _photo() -> images.CleanImage:

@@ -1,0 +1,20 @@
+"""The demo town gets the shipped default alert rules (leak, classroom CO2, battery, silence,
+gateway), so that the simulated fleet's leaks and stuffy classrooms become alerts and
+incidents."""
+
+from __future__ import annotations
+
+import psycopg
+
+from core import tenants
+from core.audit import Actor
+from core.settings import Settings
+
+from .rule_service import install_templates
+
+_ACTOR = Actor("system", "demo")
+
+
+def seed(conn: psycopg.Connection, settings: Settings, *, devices: int) -> None:
+    """Install the default rules in the demo tenant (idempotent)."""
+    install_templates(conn, _ACTOR, tenants.get_or_create(conn, tenants.DEMO_TENANT))
