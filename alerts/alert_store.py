@@ -82,6 +82,10 @@ def load_active(
     return active
 
 
+def _update_values(alert: Active) -> tuple[object, ...]:
+    return (alert.state, alert.opened_at, alert.last_seen_at, alert.repeats, alert.value, alert.id)
+
+
 @dataclass
 class Tally:
     """What a batch of observations did, for logs and benchmarks."""
@@ -99,6 +103,7 @@ class AlertWriter:
     def __init__(self, conn: psycopg.Connection) -> None:
         self.conn = conn
         self.tally = Tally()
+        self._deferred: list[Active] = []
 
     def apply(
         self,
@@ -129,8 +134,15 @@ class AlertWriter:
                 self.tally.repeated += change is Change.REPEATED
                 active, dirty = after, True
         if dirty and active is not None:
-            self._update(active)
+            self._deferred.append(active)
         return active
+
+    def flush(self) -> None:
+        """Write the repeats and pending updates deferred by `apply`, in one round trip."""
+        if self._deferred:
+            with self.conn.cursor() as cur:
+                cur.executemany(_UPDATE, [_update_values(a) for a in self._deferred])
+            self._deferred.clear()
 
     def _insert(self, rule: Rule, subject: Subject, alert: Active) -> Active:
         row = self.conn.execute(_INSERT, (
@@ -147,8 +159,7 @@ class AlertWriter:
         return replace(alert, id=row[0])
 
     def _update(self, alert: Active) -> None:
-        self.conn.execute(_UPDATE, (alert.state, alert.opened_at, alert.last_seen_at,
-                                    alert.repeats, alert.value, alert.id))  # fmt: skip
+        self.conn.execute(_UPDATE, _update_values(alert))
 
     def _open(self, rule: Rule, subject: Subject, after: Active | None) -> Active:
         assert after is not None

@@ -2,10 +2,12 @@
 the tenants' threshold, event and rate rules, and each batch of uplinks clears the silence
 and gateway alerts of what was heard.
 
-Subscribed to ingest's events (core.events): handlers run in the ingest writer's thread
-right after its batch committed, in their own transaction, so a failing rule or database
-hiccup is logged and loses no reading. They queue notifications but never send them
-(alerts.delivery does), so a slow mail server cannot hold ingest back.
+Subscribed to ingest's events (core.events): each committed batch is handed to the engine's
+own thread (`RuleEngine`) and evaluated in its own transaction, so rules never hold ingest's
+writer and a failing rule or database hiccup loses no reading. The engine queues
+notifications but never sends them (alerts.delivery does), so a slow mail server cannot hold
+it back either. A batch still queued when the process dies is not evaluated: its alerts wait
+for the device's next readings (silence checks do not depend on it).
 
 Late readings: a reading older than what an active alert last saw is ignored (the newer one
 already decided); a duration rule (`for_minutes`) opens at the first reading that still
@@ -15,12 +17,14 @@ holds once the duration is over, so it needs a sensor reporting at least that of
 from __future__ import annotations
 
 import logging
+import queue
+import threading
+from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
 import psycopg
 
-from core.db import ThreadConnections
 from core.events import EventBus
 from core.settings import Settings
 from ingest.events import ReadingsStored, StoredReading, StoredUplink, UplinksStored
@@ -33,10 +37,10 @@ from .rules import Event, Rate, Threshold
 log = logging.getLogger("civicsense.alerts")
 
 _DEVICES = "SELECT id, name, site, tags FROM devices WHERE id = ANY(%s)"
-_EARLIEST_IN_WINDOW = """
-SELECT value FROM readings
-WHERE device_id = %s AND quantity = %s AND time >= %s AND time < %s
-ORDER BY time LIMIT 1
+_SERIES = """
+SELECT device_id, quantity, time, value FROM readings
+WHERE device_id = ANY(%s) AND quantity = ANY(%s) AND time >= %s AND time <= %s
+ORDER BY device_id, quantity, time
 """
 _GATEWAYS_HEARD = """
 INSERT INTO gateways_heard (tenant_id, gateway_id, last_heard_at)
@@ -64,13 +68,52 @@ def hold_for(rule: Rule) -> timedelta:
     )
 
 
-def _observe(conn: psycopg.Connection, rule: Rule, reading: StoredReading) -> Observation:
+class RecentSeries:
+    """The stored readings a batch's rate rules look back on, fetched in one query (a query
+    per rule and reading would cost more than the evaluation itself)."""
+
+    def __init__(self, conn: psycopg.Connection, readings: list[StoredReading],
+                 lookback: dict[str, timedelta]) -> None:  # fmt: skip
+        self._series: dict[tuple[int, str], tuple[list[datetime], list[float]]] = {}
+        wanted = [r for r in readings if r.quantity in lookback]
+        if not wanted:
+            return
+        start = min(r.time - lookback[r.quantity] for r in wanted)
+        end = max(r.time for r in wanted)
+        devices = sorted({r.device_id for r in wanted})
+        quantities = sorted({r.quantity for r in wanted})
+        for device_id, quantity, time, value in conn.execute(
+            _SERIES, (devices, quantities, start, end)
+        ):
+            times, values = self._series.setdefault((device_id, quantity), ([], []))
+            times.append(time)
+            values.append(value)
+
+    def earliest(self, reading: StoredReading, since: datetime) -> float | None:
+        """The first value of the reading's series in [since, reading time)."""
+        times, values = self._series.get((reading.device_id, reading.quantity), ((), ()))
+        index = bisect_left(times, since)
+        return values[index] if index < len(times) and times[index] < reading.time else None
+
+
+def _lookback(rules: dict[int, dict[str, list[Rule]]]) -> dict[str, timedelta]:
+    """Quantity → the longest window of the rate rules on it."""
+    lookback: dict[str, timedelta] = {}
+    for by_quantity in rules.values():
+        for quantity, quantity_rules in by_quantity.items():
+            for rule in quantity_rules:
+                if isinstance(rule.spec.condition, Rate):
+                    window = timedelta(minutes=rule.spec.condition.window_minutes)
+                    lookback[quantity] = max(window, lookback.get(quantity, window))
+    return lookback
+
+
+def _observe(rule: Rule, reading: StoredReading, recent: RecentSeries) -> Observation:
     condition = rule.spec.condition
     if isinstance(condition, Rate):
         since = reading.time - timedelta(minutes=condition.window_minutes)
-        facts = (reading.device_id, reading.quantity, since, reading.time)
-        row = conn.execute(_EARLIEST_IN_WINDOW, facts).fetchone()
-        change = 0.0 if row is None else reading.value - row[0]
+        earliest = recent.earliest(reading, since)
+        change = 0.0 if earliest is None else reading.value - earliest
         holds = condition.holds_change(change)
         return Observation(reading.time, holds, not holds, change)
     if not isinstance(condition, Threshold | Event):
@@ -89,23 +132,35 @@ def evaluate_readings(
                       key=lambda r: r.time)  # fmt: skip
     if not relevant:
         return Tally()
+    recent = RecentSeries(conn, relevant, _lookback(rules))
     devices = {row[0]: row[1:] for row in
                conn.execute(_DEVICES, (list({r.device_id for r in relevant}),))}  # fmt: skip
     observed: dict[tuple[int, str], tuple[Rule, Subject, list[Observation]]] = {}
+    in_scope: dict[tuple[int, str], list[Rule]] = {}  # (device, quantity) → its rules
+    subjects: dict[int, Subject] = {}
     for reading in relevant:
         if reading.device_id not in devices:
             continue  # deleted since its batch committed
-        name, site, tags = devices[reading.device_id]
-        for rule in rules[reading.tenant_id][reading.quantity]:
-            if not rule.spec.scope.matches(reading.model, site, tags, reading.device_id):
-                continue
-            subject = Subject(reading.tenant_id, name, device_id=reading.device_id, site=site)
-            entry = observed.setdefault((rule.id, subject.key), (rule, subject, []))
-            entry[2].append(_observe(conn, rule, reading))
+        series = (reading.device_id, reading.quantity)
+        if series not in in_scope:
+            name, site, tags = devices[reading.device_id]
+            device = reading.device_id
+            subjects[device] = Subject(reading.tenant_id, name, device_id=device, site=site)
+            in_scope[series] = [
+                rule for rule in rules[reading.tenant_id][reading.quantity]
+                if rule.spec.scope.matches(reading.model, site, tags, reading.device_id)
+            ]  # fmt: skip
+        subject = subjects[reading.device_id]
+        for rule in in_scope[series]:
+            entry = observed.get((rule.id, subject.key))
+            if entry is None:
+                entry = observed[rule.id, subject.key] = (rule, subject, [])
+            entry[2].append(_observe(rule, reading, recent))
     active = load_active(conn, observed)
     writer = AlertWriter(conn)
     for key, (rule, subject, seen) in observed.items():
         writer.apply(rule, subject, active.get(key), seen, hold_for(rule))
+    writer.flush()
     return writer.tally
 
 
@@ -134,32 +189,97 @@ def note_heard(conn: psycopg.Connection, uplinks: Iterable[StoredUplink]) -> int
 
 
 class RuleEngine:
-    """The subscribers, with one connection per ingest thread and one rule cache."""
+    """The subscribers' side: committed batches go into a bounded queue and are evaluated in
+    a thread of its own.
+
+    Ingest's writer is not held while rules run; batches that queued up meanwhile are
+    evaluated together, with one round of queries for all of them, so the engine catches up
+    when it falls behind; and a full queue makes ingest wait rather than lose a batch. A
+    batch whose evaluation failed is logged and retried once on a fresh connection.
+    """
+
+    QUEUED_BATCHES = 64
 
     def __init__(self, database_url: str) -> None:
-        self.connections = ThreadConnections(database_url)
+        self.url = database_url
         self.book = RuleBook()
-
-    def _in_transaction(self, work: Callable[[psycopg.Connection], object]) -> None:
-        conn = self.connections.get()
-        try:
-            with conn.transaction():
-                work(conn)
-        except psycopg.OperationalError:
-            conn.close()  # reconnect on the next batch
-            raise
+        self.tally = Tally()
+        self._queue: queue.Queue[ReadingsStored | UplinksStored | None] = queue.Queue(
+            self.QUEUED_BATCHES
+        )
+        self._conn: psycopg.Connection | None = None
+        self._thread = threading.Thread(target=self._run, name="alert-rules", daemon=True)
+        self._thread.start()
 
     def on_readings(self, event: ReadingsStored) -> None:
-        """Evaluate one committed batch's readings."""
-        self._in_transaction(lambda conn: evaluate_readings(conn, self.book, event.readings))
+        """Queue one committed batch's readings."""
+        self._queue.put(event)
 
     def on_uplinks(self, event: UplinksStored) -> None:
-        """Note the gateways and devices heard in one committed batch."""
-        self._in_transaction(lambda conn: note_heard(conn, event.uplinks))
+        """Queue one committed batch's uplinks (gateways and devices heard)."""
+        self._queue.put(event)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Block until every queued batch has been evaluated (tests, benchmarks)."""
+        with self._queue.all_tasks_done:
+            return self._queue.all_tasks_done.wait_for(
+                lambda: self._queue.unfinished_tasks == 0, timeout
+            )
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """Evaluate what is queued, then end the thread."""
+        self._queue.put(None)
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            items = [self._queue.get()]
+            while len(items) < self.QUEUED_BATCHES:
+                try:
+                    items.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            events = [item for item in items if item is not None]
+            try:
+                if events:
+                    self._evaluate(events)
+            except Exception:
+                log.exception("alert rules: %d batch(es) not evaluated", len(events))
+            finally:
+                for _ in items:
+                    self._queue.task_done()
+            if None in items:
+                if self._conn is not None:
+                    self._conn.close()
+                return
+
+    def _evaluate(self, events: list[ReadingsStored | UplinksStored]) -> None:
+        uplinks = [u for e in events if isinstance(e, UplinksStored) for u in e.uplinks]
+        readings = [r for e in events if isinstance(e, ReadingsStored) for r in e.readings]
+        for attempt in (1, 2):
+            if self._conn is None or self._conn.closed:
+                self._conn = psycopg.connect(self.url)
+            try:
+                with self._conn.transaction():
+                    if uplinks:
+                        note_heard(self._conn, uplinks)
+                    if readings:
+                        self._add(evaluate_readings(self._conn, self.book, readings))
+                return
+            except psycopg.OperationalError:
+                self._conn.close()
+                if attempt == 2:
+                    raise
+                log.warning("alert rules lost their database connection; trying again")
+
+    def _add(self, tally: Tally) -> None:
+        for name, value in vars(tally).items():
+            setattr(self.tally, name, getattr(self.tally, name) + value)
 
 
 def subscribe(bus: EventBus, settings: Settings) -> Callable[[], None]:
-    """Attach the rule engine to ingest's events; returns the detach."""
+    """Attach a rule engine to ingest's events; returns the detach (which lets the engine
+    finish what is queued)."""
     engine = RuleEngine(settings.database_url)
     detach = [bus.subscribe(UplinksStored, engine.on_uplinks),
               bus.subscribe(ReadingsStored, engine.on_readings)]  # fmt: skip
@@ -167,5 +287,6 @@ def subscribe(bus: EventBus, settings: Settings) -> Callable[[], None]:
     def unsubscribe() -> None:
         for undo in detach:
             undo()
+        engine.stop()
 
     return unsubscribe

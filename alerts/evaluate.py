@@ -17,7 +17,7 @@ at which instant and with which value.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -56,24 +56,31 @@ class Observation:
     value: float | None = None
 
 
+_NO_DURATION = timedelta(0)
+
+
 def step(
-    active: Active | None, seen: Observation, hold_for: timedelta = timedelta(0)
+    active: Active | None, seen: Observation, hold_for: timedelta = _NO_DURATION
 ) -> tuple[Active | None, Change]:
     """The alert after `seen`, and what changed."""
     if active is not None and seen.at < active.last_seen_at:
         return active, Change.NONE
     if seen.holds:
         if active is None:
-            if hold_for > timedelta(0):
+            if hold_for > _NO_DURATION:
                 return Active("pending", seen.at, seen.at, value=seen.value), Change.PENDING
             return Active("open", seen.at, seen.at, seen.at, value=seen.value), Change.OPENED
         if active.state == "pending":
             if seen.at - active.started_at >= hold_for:
-                opened = replace(active, state="open", opened_at=seen.at)
-                return replace(opened, last_seen_at=seen.at, value=seen.value), Change.OPENED
-            return replace(active, last_seen_at=seen.at, value=seen.value), Change.PENDING
-        repeated = replace(active, repeats=active.repeats + 1, last_seen_at=seen.at)
-        return replace(repeated, value=seen.value), Change.REPEATED
+                opened = Active("open", active.started_at, seen.at, seen.at, active.repeats,
+                                seen.value, active.id)  # fmt: skip
+                return opened, Change.OPENED
+            pending = Active("pending", active.started_at, seen.at, None, active.repeats,
+                             seen.value, active.id)  # fmt: skip
+            return pending, Change.PENDING
+        repeated = Active(active.state, active.started_at, seen.at, active.opened_at,
+                          active.repeats + 1, seen.value, active.id)  # fmt: skip
+        return repeated, Change.REPEATED
     if active is None:
         return None, Change.NONE
     if active.state == "pending":

@@ -96,6 +96,7 @@ def _apply(
             writer.apply(rule, subject, None, [Observation(silent_since, True, False)])
         elif silent_since is None and current is not None:
             writer.apply(rule, subject, current, [Observation(now, False, True)])
+    writer.flush()
     return writer.tally
 
 

@@ -8,7 +8,7 @@ import psycopg
 import pytest
 
 from alerts import health_checks
-from alerts.alerting import evaluate_readings, note_heard
+from alerts.alerting import RuleEngine, evaluate_readings, note_heard
 from alerts.rule_service import create_rule
 from alerts.rulebook import RuleBook
 from alerts.rules import Gateway, Rate, RuleSpec, Scope, Silence, Threshold
@@ -16,7 +16,7 @@ from core import tenants
 from core.settings import Settings
 from devices import service as devices
 from devices.models import DeviceCreate
-from ingest.events import StoredReading, StoredUplink
+from ingest.events import ReadingsStored, StoredReading, StoredUplink
 from tests.kit.identity import SYSTEM
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -164,3 +164,20 @@ def test_silence_and_gateway_checks_open_and_hearing_clears(
     assert states == {(silence, town["co2"], None): "cleared",
                       (silence, town["other"], None): "open",
                       (gateway, None, "gw-1"): "cleared"}  # fmt: skip
+
+
+def test_the_engine_thread_evaluates_what_ingest_hands_it(
+    conn: psycopg.Connection, town: dict[str, int], database_url: str
+) -> None:
+    add_rule(conn, town["tenant"], CO2)
+    first, second = [reading(town, 0, 1800)], [reading(town, 10, 1900), reading(town, 12, 1850)]
+    store(conn, first + second)
+    engine = RuleEngine(database_url)
+    try:
+        engine.on_readings(ReadingsStored(tuple(first)))
+        engine.on_readings(ReadingsStored(tuple(second)))
+        assert engine.wait_idle(30)
+        assert [(a[3], a[6]) for a in alerts(conn)] == [("open", 1)]
+        assert engine.tally.observations == 3 and engine.tally.opened == 1
+    finally:
+        engine.stop()
