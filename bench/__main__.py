@@ -21,7 +21,12 @@ Phases, each on empty tables of the same durable PostgreSQL:
 6. control map (bench/parking.py), in a database of its own: a town of --parking-bays
    bays; bay-status feed latency (after a change: the baseline; shared snapshot; 304),
    agents polling at once, plate checks/s (baseline: the look-up without the normalised
-   key's index), and freshness from a sensor uplink or a webhook to the SSE feed.
+   key's index), and freshness from a sensor uplink or a webhook to the SSE feed;
+7. alerts (bench/alerts.py), in a database of its own: --alerts-leaks leak uplinks, each
+   timed from its commit to its P0 incident row and to its e-mail at an SMTP server; rule
+   evaluations/s over the ingest stream with --alerts-rules rules (baseline: the 6 default
+   rules), and ingest throughput with and without the alert engine subscribed.
+   `--only alerts` runs phase 7 alone.
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ import psycopg
 
 from ingest.simulator import demo_fleet
 
-from . import fleet, onboarding, parking, phases, report, services
+from . import alerts, fleet, onboarding, parking, phases, report, services
 from .cpu import background_load
 from .lean_publisher import publish_lean
 from .publisher import Publisher, publish_paho
@@ -51,13 +56,17 @@ FULL = {
     "events": 40_000, "devices": 1_000, "duration": 20.0, "insert_budget": 10.0,
     "onboarding_devices": 5_000, "throttled_devices": 20, "cli_lines": 1_000,
     "parking_bays": 10_000, "parking_seconds": 10.0, "parking_trials": 50,
+    "alerts_leaks": 150, "alerts_rules": 1_000, "alerts_events": 10_000,
 }  # fmt: skip
 PUBLISHERS: dict[str, Publisher] = {"lean": publish_lean, "paho": publish_paho}
 QUICK = {
     "events": 5_000, "devices": 200, "duration": 5.0, "insert_budget": 3.0,
     "onboarding_devices": 500, "throttled_devices": 10, "cli_lines": 100,
     "parking_bays": 1_000, "parking_seconds": 2.0, "parking_trials": 10,
+    "alerts_leaks": 20, "alerts_rules": 1_000, "alerts_events": 1_000,
 }  # fmt: skip
+#: Phases `--only` can run alone (each on a database of its own).
+ALONE = ("alerts",)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -91,10 +100,18 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="phase 6: seconds per polling / plate-check run [10]")  # fmt: skip
     parser.add_argument("--parking-trials", type=int,
                         help="phase 6: sensor events and webhooks timed [50]")  # fmt: skip
+    parser.add_argument("--alerts-leaks", type=int,
+                        help="phase 7: leaks timed to incident and e-mail [150]")  # fmt: skip
+    parser.add_argument("--alerts-rules", type=int,
+                        help="phase 7: rules for the evaluation rate [1000]")  # fmt: skip
+    parser.add_argument("--alerts-events", type=int,
+                        help="phase 7: events of the ingest stream evaluated [10000]")  # fmt: skip
+    parser.add_argument("--only", choices=ALONE, help="run this phase alone")
     parser.add_argument("--keep", action="store_true", help="keep the data directory")
     parser.add_argument(
-        "--output", type=Path, help="JSON path [bench/results/ingest-<date>[-quick].json]"
-    )
+        "--output", type=Path,
+        help="JSON path [bench/results/ingest-<date>[-quick].json; with --only, <phase>-...]",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     for key, value in (QUICK if args.quick else FULL).items():
         if getattr(args, key) is None:
@@ -106,6 +123,58 @@ def step(message: str) -> float:
     """Announce a step on stderr; returns its start time."""
     print(f"[bench] {message}", file=sys.stderr, flush=True)
     return time.perf_counter()
+
+
+def ingest_phases(
+    args: argparse.Namespace, svc: services.Services, workdir: Path, results: dict[str, Any]
+) -> None:
+    """Phases 1 to 6, on the benchmark database and their own; their results into `results`."""
+    devices = demo_fleet(args.devices)
+    with psycopg.connect(svc.database_url, autocommit=True) as conn:
+        tenant_id = fleet.register(conn, svc.settings, devices)
+        refs = fleet.device_refs(conn, tenant_id)
+    started = step(f"generating {args.events:,} events for {len(devices):,} devices")
+    events = fleet.generate(devices, args.events, fmt=args.format, seed=1)
+    results["generation_s"] = time.perf_counter() - started
+    rows = fleet.build_rows(events, refs, batch_size=args.batch_size)
+    results["assemble"] = {
+        "messages": rows.messages,
+        "seconds": rows.assemble_seconds,
+        "messages_per_s": rows.messages / rows.assemble_seconds,
+    }
+    publish = PUBLISHERS[args.publisher]
+    step("1. throughput: unpaced publish → committed")
+    results["throughput"] = phases.throughput(svc, events, workdir, publish)
+    step("1b. backlog drain: events queued in the broker first, then the worker alone")
+    results["backlog_drain"] = phases.backlog_drain(svc, events, workdir, publish)
+    step("1c. throughput, 2 workers on a shared subscription: unpaced publish → committed")
+    results["shared_throughput"] = phases.shared_throughput(svc, events, workdir, publish)
+    step("1d. backlog drain, 2 workers: events queued in both sessions, then drained")
+    results["shared_drain"] = phases.shared_drain(svc, events, workdir, publish)
+    step(f"2. latency: {args.rate:,.0f} events/s for {args.duration:.0f} s")
+    simulator = fleet.simulator(devices, fmt=args.format, seed=2)
+    results["latency"] = phases.latency(
+        svc, simulator, rate=args.rate, duration=args.duration, log_dir=workdir
+    )
+    step(f"4a. baseline: per-message INSERT + COMMIT (at most {args.insert_budget:.0f} s)")
+    results["per_message_insert"] = phases.per_message_insert(
+        svc, rows, budget_s=args.insert_budget
+    )
+    step("4b. baseline: raw COPY")
+    results["raw_copy"] = phases.raw_copy(svc, rows, batch_size=args.batch_size)
+    step(
+        f"5. bulk onboarding: import {args.onboarding_devices:,} devices from CSV, "
+        "provision them in a loopback ChirpStack, baseline"
+    )
+    results["onboarding"] = onboarding.onboarding(
+        svc, devices=args.onboarding_devices, throttled=args.throttled_devices,
+        cli_lines=args.cli_lines,
+    )  # fmt: skip
+    step(f"6. control map: {args.parking_bays:,} bays, feed, plate checks, freshness")
+    results["parking"] = parking.run(
+        svc, bays=args.parking_bays, seconds=args.parking_seconds,
+        trials=args.parking_trials, step=step,
+    )  # fmt: skip
 
 
 def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
@@ -121,51 +190,15 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     step("starting PostgreSQL (fsync on) and mosquitto, migrating")
     with services.running(workdir, **knobs) as svc:  # type: ignore[arg-type]
         results["versions"] = svc.versions()
-        devices = demo_fleet(args.devices)
-        with psycopg.connect(svc.database_url, autocommit=True) as conn:
-            tenant_id = fleet.register(conn, svc.settings, devices)
-            refs = fleet.device_refs(conn, tenant_id)
-        started = step(f"generating {args.events:,} events for {len(devices):,} devices")
-        events = fleet.generate(devices, args.events, fmt=args.format, seed=1)
-        results["generation_s"] = time.perf_counter() - started
-        rows = fleet.build_rows(events, refs, batch_size=args.batch_size)
-        results["assemble"] = {
-            "messages": rows.messages,
-            "seconds": rows.assemble_seconds,
-            "messages_per_s": rows.messages / rows.assemble_seconds,
-        }
-        publish = PUBLISHERS[args.publisher]
-        step("1. throughput: unpaced publish → committed")
-        results["throughput"] = phases.throughput(svc, events, workdir, publish)
-        step("1b. backlog drain: events queued in the broker first, then the worker alone")
-        results["backlog_drain"] = phases.backlog_drain(svc, events, workdir, publish)
-        step("1c. throughput, 2 workers on a shared subscription: unpaced publish → committed")
-        results["shared_throughput"] = phases.shared_throughput(svc, events, workdir, publish)
-        step("1d. backlog drain, 2 workers: events queued in both sessions, then drained")
-        results["shared_drain"] = phases.shared_drain(svc, events, workdir, publish)
-        step(f"2. latency: {args.rate:,.0f} events/s for {args.duration:.0f} s")
-        simulator = fleet.simulator(devices, fmt=args.format, seed=2)
-        results["latency"] = phases.latency(
-            svc, simulator, rate=args.rate, duration=args.duration, log_dir=workdir
-        )
-        step(f"4a. baseline: per-message INSERT + COMMIT (at most {args.insert_budget:.0f} s)")
-        results["per_message_insert"] = phases.per_message_insert(
-            svc, rows, budget_s=args.insert_budget
-        )
-        step("4b. baseline: raw COPY")
-        results["raw_copy"] = phases.raw_copy(svc, rows, batch_size=args.batch_size)
+        if args.only is None:
+            ingest_phases(args, svc, workdir, results)
         step(
-            f"5. bulk onboarding: import {args.onboarding_devices:,} devices from CSV, "
-            "provision them in a loopback ChirpStack, baseline"
+            f"7. alerts: {args.alerts_leaks} leaks → incident → e-mail; "
+            f"{args.alerts_rules:,} rules over {args.alerts_events:,} events"
         )
-        results["onboarding"] = onboarding.onboarding(
-            svc, devices=args.onboarding_devices, throttled=args.throttled_devices,
-            cli_lines=args.cli_lines,
-        )  # fmt: skip
-        step(f"6. control map: {args.parking_bays:,} bays, feed, plate checks, freshness")
-        results["parking"] = parking.run(
-            svc, bays=args.parking_bays, seconds=args.parking_seconds,
-            trials=args.parking_trials, step=step,
+        results["alerts"] = alerts.run(
+            svc, leaks=args.alerts_leaks, devices=args.devices, events=args.alerts_events,
+            rules=args.alerts_rules, step=step,
         )  # fmt: skip
     return results
 
@@ -188,7 +221,7 @@ def main(argv: list[str] | None = None) -> None:
         shutil.rmtree(workdir, ignore_errors=True)
     results["total_s"] = time.perf_counter() - started
     report.print_table(results)
-    path = report.write_json(results, quick=args.quick, path=args.output)
+    path = report.write_json(results, quick=args.quick, path=args.output, name=args.only)
     print(f"\nresults: {path} (total {results['total_s']:.0f} s)")
 
 

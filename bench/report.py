@@ -62,6 +62,12 @@ def _shares(phase: dict[str, Any]) -> str:
 
 def rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
     """(measure, value, target or baseline) lines of the table."""
+    lines = ingest_rows(results) if "throughput" in results else []
+    return lines + (alerts_rows(results["alerts"]) if "alerts" in results else [])
+
+
+def ingest_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """Phases 1 to 6's lines of the table."""
     tp, lat = results["throughput"], results["latency"]
     naive, ceiling = results["per_message_insert"], results["raw_copy"]
     worker_rate = tp["uplinks_per_s"]
@@ -248,8 +254,69 @@ def parking_rows(pk: dict[str, Any]) -> list[tuple[str, str, str]]:
     ]  # fmt: skip
 
 
+def alerts_rows(al: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """Phase 7's lines: leak → incident → e-mail latency, rule evaluations/s, ingest."""
+    lat, tp = al["latency"], al["throughput"]
+    incident, mail = lat["commit_to_incident_s"], lat["commit_to_mail_s"]
+    many, default = tp["many"], tp["default"]
+    alone, engine = tp["ingest_alone"], tp["ingest_engine"]
+    rules = sum(tp["matches"]["rules"].values())
+    per_reading = many["tally"]["observations"] / max(many["readings"], 1)
+    return [
+        ("7. alerts: leak uplink committed → P0 incident row: p50 / p99",
+         _pair_ms(incident), f"max {_ms(incident['max'])}; {incident['count']} leaks, one at a "
+         "time; LISTEN civicsense_notify"),
+        ("   leak uplink committed → e-mail at the SMTP server: p50 / p99", _pair_ms(mail),
+         f"max {_ms(mail['max'])}; {mail['count']} e-mails (DeliveryWorker woken by NOTIFY, "
+         "aiosmtpd)"),
+        (f"   rule evaluations, {rules:,} rules, committed batches",
+         _per_s(many["evaluations_per_s"], "evaluations"),
+         f"{many['tally']['observations']:,} ({per_reading:.0f} per reading) over "
+         f"{many['readings']:,} readings in {many['elapsed_s']:.1f} s "
+         f"({many['readings_per_s']:,.0f} readings/s); opened {many['tally']['opened']:,}, "
+         f"incidents {many['tally']['incidents']:,}"),
+        ("   baseline: the 6 default rules", _per_s(default["evaluations_per_s"], "evaluations"),
+         f"{default['tally']['observations']:,} in {default['elapsed_s']:.2f} s "
+         f"({default['readings_per_s']:,.0f} readings/s)"),
+        ("   ingest, no subscriber", _rate(alone["uplinks_per_s"]),
+         f"{alone['readings_per_s']:,.0f} readings/s, in-process pipeline"),
+        (f"   ingest with the alert engine subscribed ({rules:,} rules)",
+         _rate(engine["uplinks_per_s"]),
+         f"×{engine['uplinks_per_s'] / alone['uplinks_per_s']:.2f} of it; "
+         f"{engine['alerts']:,} alerts"),
+        ("   ... and every uplink evaluated by the engine (its own thread)",
+         _rate(engine["evaluated_uplinks_per_s"]),
+         f"the engine finished {engine['engine_lag_s']:.1f} s after ingest"),
+    ]  # fmt: skip
+
+
+def alerts_checks(al: dict[str, Any]) -> list[str]:
+    """Phase 7: every leak made its incident and its e-mail."""
+    lat = al["latency"]
+    problems = [f"alerts latency: {n} leaks without their {what}"
+                for what, n in lat["missed"].items() if n]  # fmt: skip
+    if lat["p0_leak_incidents"] != lat["leaks"] or lat["mails"] != lat["leaks"]:
+        problems.append(f"alerts latency: {lat['leaks']} leaks made {lat['p0_leak_incidents']}"
+                        f" P0 leak incidents and {lat['mails']} e-mails")  # fmt: skip
+    tp = al["throughput"]
+    counted = sum(tp["matches"]["observations_by_kind"].values())
+    observed = tp["many"]["tally"]["observations"]
+    if observed != counted:
+        problems.append(f"alerts throughput: the engine observed {observed:,}, the rules'"
+                        f" scopes say {counted:,}")  # fmt: skip
+    return problems
+
+
 def checks(results: dict[str, Any]) -> list[str]:
     """Sanity checks: every run completed, and the phases stored the same rows."""
+    problems = alerts_checks(results["alerts"]) if "alerts" in results else []
+    if "throughput" in results:
+        problems += ingest_checks(results)
+    return problems
+
+
+def ingest_checks(results: dict[str, Any]) -> list[str]:
+    """Phases 1 to 6: every run completed, and the phases stored the same rows."""
     problems = [
         f"{phase}: the worker committed {results[phase]['committed_uplinks']:,} of "
         f"{results[phase]['uplinks']:,} uplinks"
@@ -297,11 +364,12 @@ def print_table(results: dict[str, Any]) -> None:
     print(f"{'-' * width}  {'-' * value_width}  {'-' * 40}")
     for measure, value, note in table:
         print(f"{measure:<{width}}  {value:>{value_width}}  {note}")
-    tables = results["throughput"]["tables"]
-    print(
-        "\nrows stored by each of phases 1, 1b, 1c, 1d and raw COPY: "
-        + ", ".join(f"{t} {n:,}" for t, n in tables.items())
-    )
+    if "throughput" in results:
+        tables = results["throughput"]["tables"]
+        print(
+            "\nrows stored by each of phases 1, 1b, 1c, 1d and raw COPY: "
+            + ", ".join(f"{t} {n:,}" for t, n in tables.items())
+        )
     for problem in checks(results):
         print(f"WARNING: {problem}")
     if results["background_load_cores"] > 0.2:
@@ -309,6 +377,12 @@ def print_table(results: dict[str, Any]) -> None:
             f"\nWARNING: the machine was busy before the run ({results['background_load_cores']}"
             " cores in use by other processes): figures are lower bounds. See 'others' below."
         )
+    if "throughput" in results:
+        print_cpu(results)
+
+
+def print_cpu(results: dict[str, Any]) -> None:
+    """Where the CPU went in phases 1 to 5, on stdout."""
     print()
     print("CPU during the worker runs (and the workers' PostgreSQL sessions):")
     for line in cpu_lines(results):
@@ -326,11 +400,14 @@ def print_table(results: dict[str, Any]) -> None:
               f"(iowait {cpu['iowait_cores']:.2f}); {parts}")  # fmt: skip
 
 
-def write_json(results: dict[str, Any], *, quick: bool, path: Path | None = None) -> Path:
-    """Write the results to `path`, by default bench/results/ingest-<date>[-quick].json."""
+def write_json(
+    results: dict[str, Any], *, quick: bool, path: Path | None = None, name: str | None = None
+) -> Path:
+    """Write the results to `path`, by default bench/results/<name>-<date>[-quick].json
+    (`name`: the phase run alone, else `ingest`)."""
     if path is None:
         suffix = "-quick" if quick else ""
-        path = RESULTS_DIR / f"ingest-{datetime.now():%Y-%m-%d}{suffix}.json"
+        path = RESULTS_DIR / f"{name or 'ingest'}-{datetime.now():%Y-%m-%d}{suffix}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     record = {**results, "table": [list(r) for r in rows(results)], "problems": checks(results)}
     path.write_text(json.dumps(record, indent=2, default=str) + "\n")
