@@ -13,9 +13,10 @@ that statuses do not depend on the hour the benchmark runs at), each with a sens
   feed's session query search a realistic table;
 - the API runs as `civicsense serve` in a process of its own (one uvicorn process, the
   scheduler on), called over HTTP on loopback with an agent's API key;
-- feed latency: `GET /parking/bays/status` right after a change (the snapshot is
-  recomputed: what every poll would cost without the shared per-tenant snapshot, the
-  baseline), when the shared snapshot is reused, and `If-None-Match` → 304; then eight
+- feed latency: `GET /parking/bays/status` right after a change announced without zones
+  (every zone recomputed: what every change cost before the feed was kept zone by zone, the
+  baseline), right after a change announced in one zone (that zone recomputed, the feed
+  reassembled), when the shared snapshot is reused, and `If-None-Match` → 304; then eight
   agents polling at once with their ETag;
 - plate checks: `GET /parking/enforcement/plates/{plate}` from one client and from four
   at once (each check audited and committed); baseline: the look-up query alone, in this
@@ -57,6 +58,7 @@ from devices import service as devices
 from devices.models import DeviceCreate
 from ingest.pipeline import Pipeline
 from parking import places, sessions
+from parking.changes import CHANNEL
 from parking.models import BayCreate, ZoneCreate
 from parking.session_models import SessionFacts
 from tests.kit.identity import add_api_key
@@ -81,6 +83,9 @@ ARRIVAL_TIMEOUT_S = 10.0
 #: what a free bay becomes when a car arrives: grace, or paid when an unplaced zone-level
 #: session is matched to it, or unverified when its zone's matching is ambiguous
 PARKED = {"grace", "paid", "unverified", "unpaid"}
+#: what an occupied bay becomes when its driver pays: paid, or overstay when the car has
+#: already been there longer than the zone's maximum stay (3 hours; arrivals go back 3 hours)
+PAYING = {"paid", "overstay"}
 SECRET = "whsec-bench-" + secrets.token_hex(8)  # the operator's signing secret, this run only
 
 _HISTORY = """
@@ -225,22 +230,34 @@ def _timed_get(client: httpx.Client, url: str, **options: Any) -> tuple[float, h
     return time.perf_counter() - started, response
 
 
-def _feed_latency(
-    client: httpx.Client, url: str, tenant_id: int, samples: int, announce: Callable[[], None]
-) -> dict[str, Any]:
-    """Cold (after a change), warm (shared snapshot) and 304 latencies of the feed."""
-    feed = f"{url}/parking/bays/status"
-    cold: list[float] = []
+def _after_change(
+    client: httpx.Client, feed: str, samples: int, announce: Callable[[], None]
+) -> tuple[list[float], int, httpx.Response]:
+    """Feed latencies right after `announce`d changes; the reads skipped because the server
+    had not heard of the change yet, and the last response."""
+    times: list[float] = []
     stale = 0
-    while len(cold) < samples:
+    while len(times) < samples:
         changed_at = datetime.now(UTC)
         announce()
         seconds, response = _timed_get(client, feed)
         response.raise_for_status()
         if datetime.fromisoformat(response.json()["computed_at"]) < changed_at:
-            stale += 1  # the server had not heard of the change yet: not a cold read
+            stale += 1  # not a read after the change
             continue
-        cold.append(seconds)
+        times.append(seconds)
+    return times, stale, response
+
+
+def _feed_latency(
+    client: httpx.Client, url: str, samples: int, announce: Callable[[str], None],
+    zone_id: int,
+) -> dict[str, Any]:  # fmt: skip
+    """Latencies of the feed after a change of every zone (the baseline: the whole town
+    recomputed) and of one zone, then warm (shared snapshot) and 304."""
+    feed = f"{url}/parking/bays/status"
+    every_zone, stale, response = _after_change(client, feed, samples, lambda: announce(""))
+    one_zone, stale_one, _ = _after_change(client, feed, samples, lambda: announce(f":{zone_id}"))
     features = len(response.json()["features"])
     size = len(response.content)
     warm = [_timed_get(client, feed)[0] for _ in range(samples)]
@@ -248,14 +265,14 @@ def _feed_latency(
     not_modified = []
     for _ in range(samples):
         seconds, response = _timed_get(client, feed, headers={"If-None-Match": etag})
-        if response.status_code == 200:  # the snapshot expired (2 s) and changed: new ETag
+        if response.status_code == 200:  # a zone fell due and was recomputed: new ETag
             etag = response.headers["ETag"]
             continue
         not_modified.append(seconds)
     return {
-        "features": features, "body_bytes": size, "stale_reads_skipped": stale,
-        "after_change_s": summarise(cold), "shared_snapshot_s": summarise(warm),
-        "not_modified_s": summarise(not_modified),
+        "features": features, "body_bytes": size, "stale_reads_skipped": stale + stale_one,
+        "after_change_s": summarise(every_zone), "after_zone_change_s": summarise(one_zone),
+        "shared_snapshot_s": summarise(warm), "not_modified_s": summarise(not_modified),
     }  # fmt: skip
 
 
@@ -420,7 +437,7 @@ def _freshness(
             response = http.post(f"{url}/parking/providers/{PROVIDER}/events", content=body,
                                  headers=signed_headers(body, secret=SECRET))  # fmt: skip
             response.raise_for_status()
-            _record(webhook, watcher.wait_for(bay, {"paid"}, started), started)
+            _record(webhook, watcher.wait_for(bay, PAYING, started), started)
     missed = {"sensor": trials - len(sensor), "webhook": trials - len(webhook)}
     return {"trials": trials, "sensor_s": summarise(sensor), "webhook_s": summarise(webhook),
             "missed": missed}  # fmt: skip
@@ -441,13 +458,16 @@ def run(services: Services, *, bays: int, seconds: float, trials: int,
     headers = {"Authorization": f"Bearer {key}"}
     with _api(url, settings, f"{settings.data_dir}/bench-parking-serve.log") as api:
 
-        def announce() -> None:
+        def announce(zones: str) -> None:
+            """A change announced as the writers do; `zones`: "" (any zone) or ":<id>"."""
             with psycopg.connect(url, autocommit=True) as conn:
-                conn.execute("SELECT pg_notify('civicsense_parking', %s)", (str(town.tenant_id),))
+                conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"{town.tenant_id}{zones}"))
 
+        with psycopg.connect(url) as conn:
+            zone_id = conn.execute("SELECT min(id) FROM parking_zones").fetchone()[0]  # type: ignore[index]
         with httpx.Client(headers=headers, timeout=60) as client:
-            step("   feed latency: after a change, shared snapshot, 304")
-            results["feed"] = _feed_latency(client, api, town.tenant_id, 30, announce)
+            step("   feed latency: after a change (every zone, one zone), shared snapshot, 304")
+            results["feed"] = _feed_latency(client, api, 30, announce, zone_id)
             results["feed"]["statuses"] = _statuses(client.get(f"{api}/parking/bays/status").json())
         step(f"   {AGENTS} agents polling for {seconds:.0f} s")
         results["polling"] = _polling(headers, api, seconds)

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Collection, Iterable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Annotated, Any
 
 import orjson
@@ -21,7 +23,8 @@ from core.uploads import PhotoUpload
 from . import action_photos, enforcement, feed
 from .action_photos import ActionPhotoRead
 from .enforcement import ActionCreate, ActionRead, PlateCheck
-from .feed import Snapshot
+from .feed import Snapshot, ZonePart
+from .live import LiveFeed
 from .places import NotFound
 
 router = APIRouter()
@@ -31,29 +34,43 @@ Enforce = Annotated[Scope, Depends(scoped("parking:enforce"))]
 Watch = Annotated[Acting, Depends(acting("parking:read"))]
 STATUSES = ("free", "paid", "grace", "unpaid", "overstay", "unknown", "unregulated", "unverified")
 HEARTBEAT_S = 15.0
-TICK_S = 2.0
+TICK_S = 2.0  # a stream looks for a disconnected client at least this often
+DUE_MARGIN_S = 0.005  # a stream wakes this much after a zone falls due, not just before
 RENDERED_PER_SNAPSHOT = 64  # serialised bodies kept per snapshot (zone × status filters)
 
 
 def current(request: Request, conn: psycopg.Connection, tenant_id: int) -> Snapshot:
     """The tenant's snapshot now, shared with every other caller of the tenant."""
     live = request.app.state.parking_live
-    return live.get(tenant_id, lambda: feed.snapshot(conn, datetime.now(UTC)))  # type: ignore[no-any-return]
+    return live.get(tenant_id, partial(feed.zone_parts, conn))  # type: ignore[no-any-return]
 
 
-def _collection(
-    snapshot: Snapshot, zone: str | None, statuses: set[str] | None, with_plates: bool
-) -> dict[str, Any]:
+def _features(part: ZonePart, statuses: set[str] | None, with_plates: bool) -> list[dict[str, Any]]:
+    """The zone's features with one of `statuses` (all when None), plates for agents."""
     features = []
-    for code, feature in snapshot.features.items():
+    for code, feature in part.features.items():
         properties = feature["properties"]
-        if zone is not None and properties["zone"] != zone:
-            continue
         if statuses is not None and properties["status"] not in statuses:
             continue
         if with_plates:
-            feature = {**feature, "properties": {**properties, "plate": snapshot.plates.get(code)}}
+            feature = {**feature, "properties": {**properties, "plate": part.plates.get(code)}}
         features.append(feature)
+    return features
+
+
+def _collection(
+    snapshot: Snapshot, zone: str | None, statuses: set[str] | None, with_plates: bool,
+    parts: Iterable[ZonePart] | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """The feed's FeatureCollection: the features of `parts` (default: every zone's), and
+    the summaries of every zone, restricted to `zone` when given."""
+    chosen = snapshot.parts.values() if parts is None else parts
+    features = [
+        feature
+        for part in chosen
+        if zone is None or part.summary.code == zone
+        for feature in _features(part, statuses, with_plates)
+    ]
     zones = {
         code: {"regulated": z.regulated, "next_change": z.next_change,
                "unpaid_count": z.unpaid_count, "unassigned_sessions": z.unassigned_sessions}
@@ -103,42 +120,57 @@ def bay_status(
 
 
 def _snapshot_for(request: Request, tenant_id: int) -> Snapshot:
-    with tenant_connection(request, tenant_id) as conn:
-        return current(request, conn, tenant_id)
+    """The tenant's snapshot; a database connection is taken only to recompute zones."""
+
+    def compute(now: datetime, zone_ids: Collection[int] | None) -> dict[int, ZonePart]:
+        with tenant_connection(request, tenant_id) as conn:
+            return feed.zone_parts(conn, now, zone_ids)
+
+    return request.app.state.parking_live.get(tenant_id, compute)  # type: ignore[no-any-return]
+
+
+def _wait_s(live: LiveFeed, tenant_id: int) -> float:
+    """How long a stream may sleep: until a zone falls due (a clock-driven change), at most
+    TICK_S."""
+    due = live.seconds_to_due(tenant_id)
+    return TICK_S if due is None else min(TICK_S, max(due, 0.0) + DUE_MARGIN_S)
 
 
 @router.get("/bays/events", tags=["parking enforcement"])
 async def bay_events(request: Request, caller: Watch, zone: str | None = None) -> StreamingResponse:
     """Server-Sent Events: `bays` events carry the features whose status changed (the
-    first one carries them all); within 2 s of a sensor event or a payment."""
+    first one carries them all), as soon as a sensor event or a payment is committed or
+    the clock changes a status (a grace period ends)."""
     live = request.app.state.parking_live
     with_plates = "parking:enforce" in caller.principal.permissions
 
     async def stream() -> AsyncIterator[bytes]:
         sent: dict[str, tuple[Any, ...]] = {}
-        quiet = 0.0
+        sent_parts: dict[int, ZonePart] = {}  # the zone parts already diffed
+        last_write = time.monotonic()
         last: Snapshot | None = None
         while not await request.is_disconnected():
             snapshot = await asyncio.to_thread(_snapshot_for, request, caller.tenant_id)
-            unchanged = snapshot is last  # the shared snapshot was reused: nothing to diff
-            last = snapshot
-            collection = _collection(snapshot, zone, None, with_plates) if not unchanged else {}
-            changed = []
-            for feature in collection.get("features", ()):
-                p = feature["properties"]
-                key = (p["status"], p["since"], p["session_id"], p.get("plate"))
-                if sent.get(p["bay"]) != key:
-                    sent[p["bay"]] = key
-                    changed.append(feature)
-            if changed:
-                collection["features"] = changed
-                yield b"event: bays\ndata: " + orjson.dumps(collection) + b"\n\n"
-                quiet = 0.0
-            elif quiet >= HEARTBEAT_S:
+            if snapshot is not last:  # a reused snapshot has nothing new
+                last = snapshot
+                fresh = [p for p in snapshot.parts.values() if sent_parts.get(p.zone_id) is not p]
+                sent_parts = dict(snapshot.parts)
+                collection = _collection(snapshot, zone, None, with_plates, fresh)
+                changed = []
+                for feature in collection["features"]:
+                    p = feature["properties"]
+                    key = (p["status"], p["since"], p["session_id"], p.get("plate"))
+                    if sent.get(p["bay"]) != key:
+                        sent[p["bay"]] = key
+                        changed.append(feature)
+                if changed:
+                    collection["features"] = changed
+                    yield b"event: bays\ndata: " + orjson.dumps(collection) + b"\n\n"
+                    last_write = time.monotonic()
+            if time.monotonic() - last_write >= HEARTBEAT_S:
                 yield b": keep-alive\n\n"
-                quiet = 0.0
-            await live.wait(caller.tenant_id, TICK_S)
-            quiet += TICK_S
+                last_write = time.monotonic()
+            await live.wait(caller.tenant_id, _wait_s(live, caller.tenant_id))
 
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)

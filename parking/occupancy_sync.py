@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
@@ -31,7 +32,7 @@ QUANTITY = "occupied"
 CATCH_UP_WINDOW = timedelta(days=2)
 
 _LOCK_BAYS = """
-SELECT id, tenant_id, device_id FROM parking_bays
+SELECT id, tenant_id, zone_id, device_id FROM parking_bays
 WHERE device_id = ANY(%s) ORDER BY id FOR UPDATE
 """
 _ANCHOR = "SELECT max(arrived_at) FROM bay_occupancy WHERE bay_id = %s AND arrived_at <= %s"
@@ -52,29 +53,42 @@ GROUP BY b.device_id
 """
 
 
-def rebuild(conn: psycopg.Connection, since_by_device: dict[int, datetime]) -> set[int]:
-    """Rebuild the stays of the bays of these sensors from `since`; tenants changed."""
-    tenants: set[int] = set()
+def rebuild(
+    conn: psycopg.Connection, since_by_device: dict[int, datetime], *, announce_all: bool = True
+) -> set[int]:
+    """Rebuild the stays of the bays of these sensors from `since`; the tenants announced.
+
+    Every rebuilt bay's zone is announced by default: a reading may also have woken a silent
+    sensor, which the feed shows. With `announce_all` False (the catch-up job) only the zones
+    whose stays changed are: the job rebuilds every bay whose sensor has only ever said
+    `free` each time it runs (no stay is newer than its readings), and announcing those
+    would have the live feed recompute most of the town every minute for nothing.
+    """
+    zones_by_tenant: dict[int, set[int]] = defaultdict(set)
     rows = conn.execute(_LOCK_BAYS, (list(since_by_device),)).fetchall()
-    for bay_id, tenant_id, device_id in rows:
+    for bay_id, tenant_id, zone_id, device_id in rows:
         since = since_by_device[device_id]
         anchor = conn.execute(_ANCHOR, (bay_id, since)).fetchone()
         start = anchor[0] if anchor and anchor[0] is not None else since
         readings = conn.execute(_READINGS, (device_id, start)).fetchall()
-        conn.execute("DELETE FROM bay_occupancy WHERE bay_id = %s AND arrived_at >= %s",
-                     (bay_id, start))  # fmt: skip
-        stays = [(bay_id, tenant_id, s.arrived_at, s.left_at) for s in intervals(readings)]
+        removed = conn.execute(
+            "DELETE FROM bay_occupancy WHERE bay_id = %s AND arrived_at >= %s"
+            " RETURNING arrived_at, left_at",
+            (bay_id, start),
+        ).fetchall()
+        stays = [(s.arrived_at, s.left_at) for s in intervals(readings)]
         if stays:
             with conn.cursor() as cur:
                 cur.executemany(
                     "INSERT INTO bay_occupancy (bay_id, tenant_id, arrived_at, left_at)"
                     " VALUES (%s, %s, %s, %s)",
-                    stays,
+                    [(bay_id, tenant_id, *stay) for stay in stays],
                 )
-        tenants.add(tenant_id)
-    for tenant_id in tenants:
-        changes.announce(conn, tenant_id)
-    return tenants
+        if announce_all or sorted(removed) != stays:
+            zones_by_tenant[tenant_id].add(zone_id)
+    for tenant_id, zone_ids in zones_by_tenant.items():
+        changes.announce(conn, tenant_id, zone_ids)
+    return set(zones_by_tenant)
 
 
 def earliest_by_device(readings: Iterable[tuple[datetime, int, str]]) -> dict[int, datetime]:
@@ -87,9 +101,10 @@ def earliest_by_device(readings: Iterable[tuple[datetime, int, str]]) -> dict[in
 
 
 def catch_up(conn: psycopg.Connection) -> set[int]:
-    """Rebuild the bays whose sensor has readings newer than their stays (lost updates)."""
+    """Rebuild the bays whose sensor has readings newer than their stays (lost updates);
+    the tenants whose stays changed."""
     stale: dict[int, datetime] = dict(conn.execute(_STALE, {"window": CATCH_UP_WINDOW}).fetchall())
-    return rebuild(conn, stale) if stale else set()
+    return rebuild(conn, stale, announce_all=False) if stale else set()
 
 
 class OccupancySubscriber:

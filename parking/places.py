@@ -88,8 +88,9 @@ def create_zone(
     except errors.UniqueViolation:
         raise Conflict(f"zone {body.code!r} exists") from None
     audit.record(conn, actor, "parking.zone.create", target=body.code)
-    changes.announce(conn, tenant_id)
-    return zone(conn, body.code)
+    created = zone(conn, body.code)
+    changes.announce(conn, tenant_id, [created["id"]])
+    return created
 
 
 def update_zone(
@@ -111,7 +112,7 @@ def update_zone(
         )
         audit.record(conn, actor, "parking.zone.update", target=code,
                      details={"fields": sorted(fields)})  # fmt: skip
-        changes.announce(conn, tenant_id)
+        changes.announce(conn, tenant_id, [zone_id])
     return zone(conn, code)
 
 
@@ -177,7 +178,7 @@ def create_bay(
     _write_bay(conn, query, tuple(values.values()))
     audit.record(conn, actor, "parking.bay.create", target=body.code,
                  details={"zone": body.zone, "sensor": body.sensor})  # fmt: skip
-    changes.announce(conn, tenant_id)
+    changes.announce(conn, tenant_id, [values["zone_id"]])
     return bay(conn, body.code)
 
 
@@ -197,7 +198,8 @@ def update_bay(
         )
         _write_bay(conn, query, (*values.values(), current["id"]))
         audit.record(conn, actor, "parking.bay.update", target=code, details=fields)
-        changes.announce(conn, tenant_id)
+        moved_to = [values["zone_id"]] if "zone_id" in values else []
+        changes.announce(conn, tenant_id, [_zone_id(conn, current["zone"]), *moved_to])
     return bay(conn, code)
 
 
@@ -210,4 +212,4 @@ def delete_bay(conn: psycopg.Connection, actor: Actor, tenant_id: int, code: str
     except errors.ForeignKeyViolation:
         raise Conflict("payment sessions name this bay; move its sensor instead") from None
     audit.record(conn, actor, "parking.bay.delete", target=code)
-    changes.announce(conn, tenant_id)
+    changes.announce(conn, tenant_id, [_zone_id(conn, current["zone"])])

@@ -121,7 +121,7 @@ def merge(
             tuple(columns.values()),
         ).fetchone()
         assert row is not None
-        changes.announce(conn, tenant_id)
+        changes.announce(conn, tenant_id, [new["zone_id"]])
         return "created", int(row[0])
     newer = occurred_at >= current["last_event_at"]
     update = _merged(current, new, newer)
@@ -138,7 +138,7 @@ def merge(
         f"UPDATE parking_sessions SET {assignments}, updated_at = now() WHERE id = %s",
         (*update.values(), current["id"]),
     )
-    changes.announce(conn, tenant_id)
+    changes.announce(conn, tenant_id, {current["zone_id"], new["zone_id"]})
     return "updated", int(current["id"])
 
 

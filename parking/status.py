@@ -76,6 +76,7 @@ the matching gives up rather than guess — an unmatched session turns the remai
 
 from __future__ import annotations
 
+import contextlib
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -398,3 +399,53 @@ def _closest_arrival(
     before = (bay for bay in reversed(available[low:middle]) if possible(bay))
     after = (bay for bay in available[middle:high] if possible(bay))
     return next(before, None) or next(after, None)
+
+
+CLOCK_STEP = timedelta(milliseconds=1)
+"""How long after a rule's instant its status is surely different: some rules flip at the
+instant (grace ends), others just after it (the maximum stay is exceeded)."""
+
+
+def clock_instants(
+    now: datetime,
+    rules: ZoneRules,
+    bays: Iterable[BayInput],
+    sessions: Iterable[Session],
+    result: ZoneStatus,
+) -> list[datetime]:
+    """The instants at which `zone_status` may answer differently than at `now` with the same
+    inputs: the clock alone moves a bay out of grace, a paid car past the zone's maximum stay,
+    a session in or out of covering, a stay to its start or end. Past ones may be included.
+
+    `result` is `zone_status(now, rules, bays, sessions)`. The start and end of regulated
+    hours are left to the caller (`core.hours.next_change` knows them); outside them only
+    the sessions' instants matter (the unassigned sessions are still counted).
+    """
+    instants: list[datetime] = []
+    for session in sessions:
+        instants += [at for at in (session.started_at, session.ends_at, session.stopped_at) if at]
+    if not rules.is_regulated(now):
+        return instants
+    for bay in bays:
+        stay = bay.occupancy
+        if stay is None:
+            continue
+        instants += [at for at in (stay.arrived_at, stay.left_at) if at]
+        state = result.bays[bay.bay_id].status
+        if state == Status.GRACE:
+            limit_s: float = rules.grace_minutes * 60
+        elif state == Status.PAID and rules.max_duration_minutes is not None:
+            limit_s = rules.max_duration_minutes * 60
+        else:
+            continue
+        with contextlib.suppress(ValueError):  # no regulated time left within a year
+            instants.append(rules.add_regulated(stay.arrived_at, limit_s))
+    return instants
+
+
+def first_after(now: datetime, instants: Iterable[datetime | None]) -> datetime | None:
+    """The earliest of `instants` still to come, given `CLOCK_STEP` late so that a status
+    recomputed then has flipped whichever side of the instant its rule falls on; None if
+    none is to come."""
+    later = [at + CLOCK_STEP for at in instants if at is not None and at + CLOCK_STEP > now]
+    return min(later, default=None)
