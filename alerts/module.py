@@ -6,6 +6,7 @@ from core.registry import Job, Module
 MODULE = Module(
     name="alerts",
     depends_on=("core", "devices", "ingest"),
+    exports=("alerts.rules", "alerts.rule_service"),
     routers=(
         "alerts.rules_router:router",
         "alerts.notifications_router:router",

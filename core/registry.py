@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-INSTALLED: tuple[str, ...] = ("core", "devices", "ingest", "parking", "alerts")
+INSTALLED: tuple[str, ...] = ("core", "devices", "ingest", "parking", "alerts", "catalog")
 
 
 @dataclass(frozen=True)

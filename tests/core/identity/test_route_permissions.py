@@ -23,6 +23,7 @@ from core.identity.permissions import permissions_of
 from core.settings import Settings
 from devices import service as devices
 from devices.models import DeviceCreate
+from tests.kit import catalog as catalog_kit
 from tests.kit.identity import PASSWORD, add_api_key, add_user, bearer, enable_totp
 
 DEV_EUI = "a840410000000001"
@@ -56,6 +57,7 @@ class Route:
     raw: bytes | None = None  # a body of `media_type` instead of JSON
     media_type: str = "text/csv"
     fresh: str | None = None  # this {…} of the path is made just before each call
+    maker: str | None = None  # the FRESH factory making it, when not named after the {…}
 
 
 def _unique(prefix: str) -> str:
@@ -202,6 +204,45 @@ ROUTES = [
     Route("POST", "/api/v1/incidents/{incident_id}/requalify", "alerts:manage",
           town_object=True, fresh="incident_id",
           body=lambda: {"incident_class": "bloquant", "reason": "tout le quartier est touché"}),
+    Route("GET", "/api/v1/catalog/domains", "catalog:read"),
+    Route("POST", "/api/v1/catalog/domains", "catalog:manage", ok=201, body=lambda: {
+        "code": _unique("domaine_"), "name_fr": "Domaine", "name_en": "Domain"}),
+    Route("GET", "/api/v1/catalog/solutions", "catalog:read"),
+    Route("POST", "/api/v1/catalog/solutions", "catalog:manage", ok=201,
+          body=lambda: _catalog_solution(_unique("solution-"))),
+    Route("GET", "/api/v1/catalog/solutions/{solution}", "catalog:read"),
+    Route("PATCH", "/api/v1/catalog/solutions/{solution}", "catalog:manage",
+          body=lambda: {"change_reason": "révision", "name_fr": _unique("Fuites ")}),
+    Route("GET", "/api/v1/catalog/solutions/{solution}/versions", "catalog:read"),
+    Route("GET", "/api/v1/catalog/solutions/{solution}/versions/{version}", "catalog:read"),
+    Route("POST", "/api/v1/catalog/solutions/{solution}/transitions", "catalog:manage",
+          body=lambda: {"to": "deprecated", "reason": "fin de commercialisation annoncée"}),
+    Route("GET", "/api/v1/catalog/quotes", "catalog:order"),
+    Route("POST", "/api/v1/catalog/quotes", "catalog:order", ok=201, body=lambda: {
+        "lines": [{"solution": "parking-test", "code": "capteur", "quantity": "12"}]}),
+    Route("GET", "/api/v1/catalog/quotes/{quote_id}", "catalog:order", town_object=True),
+    Route("GET", "/api/v1/catalog/quotes/{quote_id}/pdf", "catalog:order", town_object=True),
+    Route("PATCH", "/api/v1/catalog/quotes/{quote_id}", "catalog:order", town_object=True,
+          body=lambda: {"reference": "Marché 2026-04"}),
+    # after the routes above: each of these replaces {quote_id} with a quote in the state
+    # its step needs
+    Route("POST", "/api/v1/catalog/quotes/{quote_id}/submit", "catalog:order", town_object=True,
+          fresh="quote_id", maker="draft_quote"),
+    Route("POST", "/api/v1/catalog/quotes/{quote_id}/answer", "catalog:manage", town_object=True,
+          fresh="quote_id", maker="submitted_quote", body=lambda: {"decision": "accept"}),
+    Route("POST", "/api/v1/catalog/quotes/{quote_id}/accept", "catalog:order", town_object=True,
+          fresh="quote_id", maker="amended_quote"),
+    Route("POST", "/api/v1/catalog/quotes/{quote_id}/refuse", "catalog:order", town_object=True,
+          fresh="quote_id", maker="amended_quote", body=lambda: {"reason": "budget"}),
+    Route("POST", "/api/v1/catalog/quotes/{quote_id}/order", "catalog:order", ok=201,
+          town_object=True, fresh="quote_id", maker="accepted_quote",
+          body=lambda: {"po_number": "BC-2026-17"}),
+    Route("GET", "/api/v1/catalog/orders", "catalog:order"),
+    Route("GET", "/api/v1/catalog/orders/{order_id}", "catalog:order", town_object=True),
+    Route("GET", "/api/v1/catalog/orders/{order_id}/pdf", "catalog:order", town_object=True),
+    Route("POST", "/api/v1/catalog/orders/{order_id}/status", "catalog:manage",
+          town_object=True, fresh="order_id", body=lambda: {"status": "delivered"}),
+    Route("GET", "/api/v1/catalog/reports/business-volume", "catalog:manage"),
     Route("GET", "/api/v1/auth/me", None),
 ]  # fmt: skip
 
@@ -303,6 +344,9 @@ def _objects(client: TestClient, callers: list[Caller]) -> dict[str, str]:
         **_parking_objects(client, admin),
         "rule_id": _fresh_rule(client, admin),
         **_incident_objects(client, admin),
+        **_catalog_objects(client, next(c for c in callers if c.name == "platform_admin").headers),
+        "quote_id": _catalog_maker("draft")(client, admin),
+        "order_id": _catalog_maker("order")(client, admin),
     }
 
 
@@ -387,6 +431,44 @@ def _incident_objects(client: TestClient, admin: dict[str, str]) -> dict[str, st
     return {"incident_id": incident_id, "attachment_id": str(photo.json()["id"])}
 
 
+def _catalog_solution(slug: str) -> dict[str, Any]:
+    """A valid new catalogue solution."""
+    return {"slug": slug, "domain": "leak", "name_fr": "Fuites", "name_en": "Leaks",
+            "device_models": [{"model": "milesight-em300-sld", "quantity": 5}],
+            "rule_templates": ["leak"],
+            "price_lines": [{"code": "pose", "label_fr": "Pose", "label_en": "Installation",
+                             "kind": "service", "unit": "day", "unit_price": "620.00",
+                             "vat_rate": "20"}]}  # fmt: skip
+
+
+def _catalog_objects(client: TestClient, operator: dict[str, str]) -> dict[str, str]:
+    """A catalogue solution on sale, made by the operator (the catalogue has no town)."""
+    url = "/api/v1/catalog/solutions"
+    created = client.post(url, headers=operator, json=_catalog_solution("fuites-annecy"))
+    assert created.status_code == 201, created.text
+    for status in ("certified", "available"):
+        step = client.post(f"{url}/fuites-annecy/transitions", headers=operator,
+                           json={"to": status, "reason": "tests"})  # fmt: skip
+        assert step.status_code == 200, step.text
+    return {"solution": "fuites-annecy", "version": "1"}
+
+
+def _catalog_maker(made: str) -> Callable[[TestClient, dict[str, str]], str]:
+    """A factory of annecy's quotes in state `made`, or of its orders (`order`), made
+    through the catalogue services on the owner's connection (annecy's SIRET set)."""
+
+    def make(client: TestClient, admin: dict[str, str]) -> str:
+        with client.app.state.privileged_pool.connection() as conn:  # type: ignore[attr-defined]
+            town = tenants.id_for_slug(conn, "annecy")
+            conn.execute("UPDATE tenants SET siret = %s WHERE id = %s AND siret IS NULL",
+                         (catalog_kit.SIRETS["annecy"], town))  # fmt: skip
+            if made == "order":
+                return str(catalog_kit.order_of(conn, town))
+            return str(catalog_kit.quote_in_state(conn, town, made))  # type: ignore[arg-type]
+
+    return make
+
+
 def _notification_route() -> dict[str, str]:
     return {"name": "Astreinte", "channel": "email", "target": f"{_unique('astreinte')}@annecy.fr"}
 
@@ -409,6 +491,9 @@ FRESH = {
     "dev_eui": _fresh_device, "bay": _fresh_bay, "session_id": _fresh_session,
     "action_id": _fresh_action, "rule_id": _fresh_rule, "alert_id": _fresh_alert,
     "route_id": _fresh_route, "incident_id": _fresh_incident,
+    "draft_quote": _catalog_maker("draft"), "submitted_quote": _catalog_maker("submitted"),
+    "amended_quote": _catalog_maker("amended"), "accepted_quote": _catalog_maker("accepted"),
+    "order_id": _catalog_maker("order"),
 }  # fmt: skip
 
 
@@ -435,7 +520,7 @@ def test_every_route_for_every_caller(client: TestClient, callers: list[Caller])
     admin = next(c for c in callers if c.name == "tenant_admin").headers
     for route, caller in itertools.product(ROUTES, callers):
         if route.fresh is not None:
-            objects[route.fresh] = FRESH[route.fresh](client, admin)
+            objects[route.fresh] = FRESH[route.maker or route.fresh](client, admin)
         path = route.path.format(**objects)
         body = route.body() if route.body else None
         if route.raw is not None:

@@ -28,6 +28,7 @@ from ingest.events import StoredReading, StoredUplink
 from parking import action_photos, intake, places, report_mail
 from parking.models import BayCreate, ZoneCreate
 from parking.session_models import ProviderEvent, SessionBatch
+from tests.kit.catalog import SIRETS, order_of
 from tests.kit.identity import SYSTEM, add_api_key, add_user
 
 NOW = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
@@ -81,6 +82,7 @@ def _seed_tenant(conn: psycopg.Connection, settings: Settings, slug: str, n: int
     _seed_alerts(conn, tenant_id, device["id"], dev_eui)
     _seed_notifications(conn, settings, tenant_id, slug, user)
     _seed_incident_attachment(conn, tenant_id)
+    order_of(conn, tenant_id, siret=SIRETS[slug])
     return tenant_id
 
 
