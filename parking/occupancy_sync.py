@@ -12,13 +12,13 @@ case a subscriber call was lost (process stopped between commit and handler).
 from __future__ import annotations
 
 import logging
-import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
 import psycopg
 
+from core.db import ThreadConnections
 from core.events import EventBus
 from core.settings import Settings
 from ingest.events import ReadingsStored
@@ -41,14 +41,21 @@ SELECT time, value FROM readings
 WHERE device_id = %s AND quantity = 'occupied' AND time >= %s
 ORDER BY time
 """
+# A bay is stale when its sensor said something new since the bay's last stay change: a
+# reading after it that differs from the bay's state (occupied while free, free while
+# occupied). Readings that repeat the state (heartbeats, a quiet street's "free") change no
+# stay: counting them made the job lock every idle bay each minute.
 _STALE = """
 SELECT b.device_id, min(r.time)
 FROM parking_bays b
+LEFT JOIN LATERAL (
+    SELECT greatest(o.arrived_at, o.left_at) AS changed_at, o.left_at IS NULL AS occupied
+    FROM bay_occupancy o WHERE o.bay_id = b.id ORDER BY o.arrived_at DESC LIMIT 1
+) last ON true
 JOIN readings r ON r.device_id = b.device_id AND r.quantity = 'occupied'
      AND r.time > now() - %(window)s
-WHERE r.time > coalesce(
-    (SELECT max(greatest(o.arrived_at, o.left_at)) FROM bay_occupancy o WHERE o.bay_id = b.id),
-    '-infinity')
+WHERE r.time > coalesce(last.changed_at, '-infinity')
+  AND (r.value > 0) <> coalesce(last.occupied, false)
 GROUP BY b.device_id
 """
 
@@ -100,10 +107,15 @@ def earliest_by_device(readings: Iterable[tuple[datetime, int, str]]) -> dict[in
     return earliest
 
 
+def stale_sensors(conn: psycopg.Connection) -> dict[int, datetime]:
+    """Sensor → its earliest reading that its bay's stays do not account for yet."""
+    return dict(conn.execute(_STALE, {"window": CATCH_UP_WINDOW}).fetchall())
+
+
 def catch_up(conn: psycopg.Connection) -> set[int]:
     """Rebuild the bays whose sensor has readings newer than their stays (lost updates);
     the tenants whose stays changed."""
-    stale: dict[int, datetime] = dict(conn.execute(_STALE, {"window": CATCH_UP_WINDOW}).fetchall())
+    stale = stale_sensors(conn)
     return rebuild(conn, stale, announce_all=False) if stale else set()
 
 
@@ -111,22 +123,14 @@ class OccupancySubscriber:
     """The ingest subscriber: one connection per publishing thread (workers run apart)."""
 
     def __init__(self, database_url: str) -> None:
-        self.database_url = database_url
-        self._local = threading.local()
-
-    def _connection(self) -> psycopg.Connection:
-        conn: psycopg.Connection | None = getattr(self._local, "conn", None)
-        if conn is None or conn.closed:
-            conn = psycopg.connect(self.database_url)
-            self._local.conn = conn
-        return conn
+        self.connections = ThreadConnections(database_url)
 
     def on_readings(self, event: ReadingsStored) -> None:
         """Handle one committed batch's readings."""
         since = earliest_by_device((r.time, r.device_id, r.quantity) for r in event.readings)
         if not since:
             return
-        conn = self._connection()
+        conn = self.connections.get()
         try:
             with conn.transaction():
                 rebuild(conn, since)

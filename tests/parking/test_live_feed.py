@@ -421,3 +421,31 @@ def test_the_catch_up_job_announces_only_the_stays_it_repairs(
     finally:
         unsubscribed.stop()
     assert notes == [f"{town.tenant_id}:{_zone_ids(conn)['Z1']}"]
+
+
+def test_only_sensors_that_said_something_new_are_stale(
+    conn: psycopg.Connection, settings: Settings, town: Town, pipeline: Pipeline
+) -> None:
+    """A quiet bay's repeated `free` and a parked car's heartbeats change no stay: the
+    catch-up job must leave those bays alone (it locks what it rebuilds)."""
+    now = datetime.now(UTC)
+    for minutes, value in ((30, 1), (20, 1), (10, 1)):  # B1: a car and its heartbeats
+        pipeline.submit(uplink(town.sensors["B1"], SENSOR_MODEL, {"occupied": value},
+                               now - timedelta(minutes=minutes)))  # fmt: skip
+    for minutes in (30, 20):  # B2: free, and free again
+        pipeline.submit(uplink(town.sensors["B2"], SENSOR_MODEL, {"occupied": 0},
+                               now - timedelta(minutes=minutes)))  # fmt: skip
+    assert pipeline.wait_idle(30)
+    assert occupancy_sync.stale_sensors(conn) == {}
+    unsubscribed = Pipeline(settings.database_url, EventBus())  # subscriber calls lost
+    unsubscribed.start()
+    try:
+        for name, value in (("B1", 0), ("B2", 1)):  # the car left, another one came
+            unsubscribed.submit(uplink(town.sensors[name], SENSOR_MODEL, {"occupied": value},
+                                       now - timedelta(minutes=5)))  # fmt: skip
+        assert unsubscribed.wait_idle(30)
+    finally:
+        unsubscribed.stop()
+    stale = occupancy_sync.stale_sensors(conn)
+    sensors = dict(conn.execute("SELECT dev_eui, id FROM devices").fetchall())
+    assert set(stale) == {sensors[town.sensors["B1"]], sensors[town.sensors["B2"]]}
