@@ -21,6 +21,9 @@ d.dev_eui, d.name AS device, a.gateway_id, a.state, a.started_at, a.opened_at, a
 a.repeats, a.value, a.acknowledged_at, a.acknowledged_by, a.cleared_at, a.incident_id"""
 
 
+_TEMPLATE_LOCK = 0x616C7274  # advisory lock class of template installs ("alrt")
+
+
 class NotFound(LookupError):
     """No such rule or alert in the tenant."""
 
@@ -69,8 +72,16 @@ def create_rule(
     return rule(conn, row[0])
 
 
+def lock_templates(conn: psycopg.Connection, tenant_id: int) -> None:
+    """Serialise the installs of template rules of one tenant until the transaction ends:
+    two at once would both find a template missing, and the second would break the
+    one-rule-per-template index."""
+    conn.execute("SELECT pg_advisory_xact_lock(%s, %s::integer)", (_TEMPLATE_LOCK, tenant_id))
+
+
 def install_templates(conn: psycopg.Connection, actor: Actor, tenant_id: int) -> list[str]:
     """Add the shipped default rules the tenant does not have yet; their template ids."""
+    lock_templates(conn, tenant_id)
     have = {row[0] for row in conn.execute(
         "SELECT template FROM alert_rules WHERE tenant_id = %s AND template IS NOT NULL",
         (tenant_id,))}  # fmt: skip

@@ -4,6 +4,8 @@ Who works through which connection:
 
 - a town's buyer (`catalog:order`) through `scoped`: row-level security confines it to
   its town, so another town's quote or order is a 404;
+- the town's users who deploy an order (`catalog:read`, held by every role of the town,
+  technicians included) read its onboarding checklist through `scoped` as well;
 - the operator (`catalog:manage`, an operator-level account) through the privileged
   connection, across towns, filtering explicitly: every town, or the one named by the
   `X-Tenant` header. It answers quotes, moves orders and reports. An operator composing
@@ -25,7 +27,7 @@ from core import tenants
 from core.audit import Actor
 from core.identity.principal import TENANT_HEADER, Caller, Principal, Scope, check, scoped
 
-from . import business_report, orders, pdf, quotes
+from . import business_report, deployment, orders, pdf, quotes
 from .commerce_models import (
     OrderCreate,
     OrderRead,
@@ -99,6 +101,7 @@ def _operator(request: Request, principal: Caller) -> Iterator[Desk]:
 
 
 Buyer = Annotated[Scope, Depends(scoped("catalog:order"))]
+TownReader = Annotated[Scope, Depends(scoped("catalog:read"))]
 Reader = Annotated[Desk, Depends(_reader)]
 Operator = Annotated[Desk, Depends(_operator)]
 
@@ -240,6 +243,15 @@ def get_order(desk: Reader, order_id: Id) -> dict[str, Any]:
     """An order with its quote's lines, VAT per rate and totals."""
     with _answers():
         return orders.get(desk.conn, order_id, tenant_id=desk.tenant_id)
+
+
+@router.get("/orders/{order_id}/checklist", response_model=deployment.Checklist)
+def order_checklist(scope: TownReader, order_id: Id) -> deployment.Checklist:
+    """The order's onboarding checklist: how many devices of which model to install, and
+    how many of them technicians have registered since the order (see
+    `catalog.deployment.checklist` for how devices are counted across orders)."""
+    with _answers():
+        return deployment.checklist(scope.conn, tenant_id=scope.tenant_id, order_id=order_id)
 
 
 @router.post("/orders/{order_id}/status", response_model=OrderRead)

@@ -20,7 +20,7 @@ from psycopg.rows import dict_row
 from core import audit
 from core.audit import Actor
 
-from . import quotes
+from . import deployment, quotes
 from .commerce_models import OrderCreate, OrderStatusChange
 from .documents import Conflict, NotFound, next_number
 
@@ -103,7 +103,8 @@ def get(conn: psycopg.Connection, order_id: int, *, tenant_id: int | None) -> di
 def create(
     conn: psycopg.Connection, actor: Actor, *, tenant_id: int, quote_id: int, data: OrderCreate
 ) -> dict[str, Any]:
-    """The order of an accepted quote (once), with the town's SIRET of today."""
+    """The order of an accepted quote (once), with the town's SIRET of today, deployed
+    in the same transaction (`deployment.deploy`: the town's rules and checklist)."""
     with conn.cursor(row_factory=dict_row) as cur:
         quote = cur.execute(_ORDERABLE, (quote_id, tenant_id)).fetchone()
     if quote is None:
@@ -145,6 +146,7 @@ def create(
         tenant_id=tenant_id,
         details={"number": number, "quote": quote["number"], "po_number": data.po_number},
     )
+    deployment.deploy(conn, actor, tenant_id, row[0])
     return get(conn, row[0], tenant_id=tenant_id)
 
 
@@ -213,10 +215,11 @@ class OrderedSolution:
     lines: tuple[OrderedLine, ...]
 
     def devices(self) -> dict[str, Decimal]:
-        """How many devices of each model the order bought for this solution."""
+        """How many devices of each model the order bought for this solution: its hardware
+        lines per device (a per-device subscription or service line buys no device)."""
         counts: dict[str, Decimal] = {}
         for line in self.lines:
-            if line.device_model is not None and line.unit == "device":
+            if line.device_model is not None and line.unit == "device" and line.kind == "hardware":
                 counts[line.device_model] = (
                     counts.get(line.device_model, Decimal(0)) + line.quantity
                 )

@@ -21,9 +21,9 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from core.audit import Actor
-from core.identity.principal import Caller, Principal, check
+from core.identity.principal import Acting, Caller, Principal, acting, check
 
-from . import lifecycle, solutions
+from . import deployment, lifecycle, solutions
 from .lifecycle import Status
 from .models import (
     DomainCreate,
@@ -144,6 +144,19 @@ def create_solution(manage: Manage, body: SolutionCreate) -> dict[str, Any]:
     """Propose a new solution: status proposed, version 1 with its price lines (operator)."""
     with catalogue_errors():
         return solutions.create(manage.conn, manage.actor, body)
+
+
+@router.post("/solutions/from-town", response_model=SolutionRead, status_code=201)
+def promote_town_configuration(
+    manage: Manage,
+    town: Annotated[Acting, Depends(acting("catalog:manage"))],
+    body: deployment.TownSolution,
+) -> dict[str, Any]:
+    """Propose a new solution made of the configuration of the town named by X-Tenant:
+    its device models with the count of its devices, its enabled alert rules (operator).
+    A one-off project becomes a catalogue item; price it and certify it as any other."""
+    with catalogue_errors():
+        return deployment.promote(manage.conn, manage.actor, tenant_id=town.tenant_id, body=body)
 
 
 @router.get("/solutions/{solution}", response_model=SolutionRead)

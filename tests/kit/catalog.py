@@ -10,14 +10,16 @@ import psycopg
 from fastapi.testclient import TestClient
 from psycopg.types.json import Jsonb
 
-from catalog import orders, quotes
+from catalog import lifecycle, orders, quotes, seed, solutions
 from catalog.commerce_models import (
     LineRequest,
     OrderCreate,
     QuoteAnswer,
     QuoteCreate,
 )
+from catalog.models import Transition
 from core import tenants
+from core.identity.permissions import ADMIN_ROLES
 from core.settings import Settings
 from tests.kit.identity import PASSWORD, SYSTEM, add_user, bearer, enable_totp
 
@@ -163,12 +165,14 @@ def order_of(
     *,
     siret: str = SIRETS["annecy"],
     po_number: str = "BC-2026-17",
+    lines: list[LineRequest] | None = None,
 ) -> int:
-    """A new order of the town from a new accepted quote (`siret` set if it has none)."""
+    """A new order of the town from a new accepted quote of `lines` (those of
+    `quote_in_state` by default; `siret` set if it has none)."""
     conn.execute(
         "UPDATE tenants SET siret = %s WHERE id = %s AND siret IS NULL", (siret, tenant_id)
     )
-    quote_id = quote_in_state(conn, tenant_id, "accepted")
+    quote_id = quote_in_state(conn, tenant_id, "accepted", lines)
     order = orders.create(
         conn, SYSTEM, tenant_id=tenant_id, quote_id=quote_id, data=OrderCreate(po_number=po_number)
     )
@@ -186,6 +190,27 @@ def two_towns(conn: psycopg.Connection) -> dict[str, int]:
     }
 
 
+def log_in(
+    conn: psycopg.Connection,
+    settings: Settings,
+    client: TestClient,
+    *,
+    name: str,
+    tenant_id: int | None,
+    role: str,
+) -> dict[str, str]:
+    """Headers of a new user `name@example.fr` holding `role` (administrators log in with
+    TOTP)."""
+    email = f"{name}@example.fr"
+    user = add_user(conn, tenant_id=tenant_id, email=email, roles=[role])
+    form = {"username": email, "password": PASSWORD}
+    if role in ADMIN_ROLES:
+        form["otp"] = enable_totp(conn, settings, user["id"]).now()
+    response = client.post("/api/v1/auth/token", data=form)
+    assert response.status_code == 200, response.text
+    return bearer(response.json()["access_token"])
+
+
 def logged_in(
     conn: psycopg.Connection, settings: Settings, client: TestClient, towns: dict[str, int]
 ) -> dict[str, dict[str, str]]:
@@ -197,14 +222,23 @@ def logged_in(
         "lyon_buyer": ("lyon", "buyer"),
         "operator": (None, "platform_admin"),
     }
-    headers = {}
-    for name, (town, role) in people.items():
-        email = f"{name}@example.fr"
-        user = add_user(conn, tenant_id=towns[town] if town else None, email=email, roles=[role])
-        form = {"username": email, "password": PASSWORD}
-        if role == "platform_admin":
-            form["otp"] = enable_totp(conn, settings, user["id"]).now()
-        response = client.post("/api/v1/auth/token", data=form)
-        assert response.status_code == 200, response.text
-        headers[name] = bearer(response.json()["access_token"])
-    return headers
+    return {
+        name: log_in(
+            conn, settings, client, name=name, tenant_id=towns[town] if town else None, role=role
+        )
+        for name, (town, role) in people.items()
+    }
+
+
+def seeded_solution(conn: psycopg.Connection, slug: str) -> str:
+    """The shipped catalogue loaded (`catalog.seed`), with solution `slug` available: taken
+    along the lifecycle if the file leaves it elsewhere; `slug`."""
+    seed.load(conn, SYSTEM, seed.read_file(seed.SHIPPED), source=seed.SHIPPED.name)
+    current = solutions.solution(conn, slug)["status"]
+    if current != "available":
+        # proposed and certified walk the planned path; deprecated comes straight back
+        path = lifecycle.planned_path("available")[lifecycle.STATUSES.index(current) :]
+        for status in path or ["available"]:
+            step = Transition(to=status, reason="mise en vente pour les tests")
+            solutions.transition(conn, SYSTEM, slug, step)
+    return slug
