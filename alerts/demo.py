@@ -4,6 +4,8 @@ incidents."""
 
 from __future__ import annotations
 
+import contextlib
+
 import psycopg
 
 from core import tenants
@@ -18,3 +20,11 @@ _ACTOR = Actor("system", "demo")
 def seed(conn: psycopg.Connection, settings: Settings, *, devices: int) -> None:
     """Install the default rules in the demo tenant (idempotent)."""
     install_templates(conn, _ACTOR, tenants.get_or_create(conn, tenants.DEMO_TENANT))
+
+
+def services(
+    settings: Settings, stack: contextlib.ExitStack, *, devices: int, rate: float
+) -> list[str]:
+    """Nothing to start (the rule engine runs in ingest, delivery in the web app); the API
+    paths worth trying."""
+    return ["/alerts?state=open", "/incidents", "/catalog/solutions"]

@@ -22,5 +22,6 @@ MODULE = Module(
     ),
     subscribers=("alerts.alerting:subscribe",),
     demo_seed="alerts.demo:seed",
+    demo_services=("alerts.demo:services",),
     migrations=True,
 )

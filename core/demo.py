@@ -64,7 +64,10 @@ def demo_settings(settings: Settings, data_dir: Path, stack: contextlib.ExitStac
     return Settings.model_validate({**settings.model_dump(), **updates})
 
 
-DEMO_KEY_PERMISSIONS = ["devices:read", "readings:read", "tenants:read", "parking:read"]
+DEMO_KEY_PERMISSIONS = [
+    "devices:read", "readings:read", "tenants:read", "parking:read", "alerts:read",
+    "catalog:read",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from catalog import seed
 from core.embedded import free_port
 from ingest.simulator import demo_fleet
 from tests.kit.folders import service_dir
@@ -70,6 +71,14 @@ def test_demo_shows_readings_of_every_kind_within_a_minute(tmp_path: Path, demo_
         feed = _get(f"{base}/parking/bays/status", headers)  # the key printed can read it
         assert isinstance(feed, dict)
         assert one_per_kind["parking"].place in {f["id"] for f in feed["features"]}
+        on_sale = {
+            s.slug
+            for s in seed.read_file(seed.SHIPPED).solutions
+            if s.status in ("available", "deprecated")
+        }  # what a town may see
+        assert {s["slug"] for s in _get(f"{base}/catalog/solutions", headers)} == on_sale
+        rules = {r["template"] for r in _get(f"{base}/alerts/rules", headers)}
+        assert {"leak", "co2-confinement", "device-silent"} <= rules  # the default rules
     finally:
         demo.send_signal(signal.SIGINT)
         code = demo.wait(60)
