@@ -32,7 +32,7 @@ bench: venv system-deps
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy core ingest devices parking alerts bench
+	$(BIN)/mypy core ingest devices parking alerts catalog dashboard bench
 
 format: venv
 	$(BIN)/ruff format .
