@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import timeseries
+from . import rollups, timeseries
 from .db import connect
 from .settings import Settings
 
@@ -11,3 +11,17 @@ def maintain_timeseries(settings: Settings) -> None:
     """Create partitions ahead and drop expired ones (native PostgreSQL only)."""
     with connect(settings.database_url, autocommit=True) as conn:
         timeseries.maintain(conn, ahead=settings.partitions_ahead)
+
+
+def rollup_recent_readings(settings: Settings) -> None:
+    """Recompute the last hours of `readings_hourly`: fresh figures and most late readings
+    within minutes (native PostgreSQL only; TimescaleDB refreshes its own aggregate)."""
+    with connect(settings.database_url, autocommit=True) as conn:
+        rollups.catch_up(conn, lookback=rollups.RECENT_WINDOW)
+
+
+def rollup_late_readings(settings: Settings) -> None:
+    """Recompute the last days of `readings_hourly`, for readings that came in later than
+    the 5-minute run looks back (native PostgreSQL only)."""
+    with connect(settings.database_url, autocommit=True) as conn:
+        rollups.catch_up(conn, lookback=rollups.DEEP_WINDOW)

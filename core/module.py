@@ -1,4 +1,5 @@
-"""What core itself plugs in: health route, migrations, the CLI basics, the partition job.
+"""What core itself plugs in: health route, migrations, the CLI basics, the partition and
+rollup jobs.
 
 core is the shared kernel: every package depends on it and may import any of it.
 """
@@ -23,6 +24,10 @@ MODULE = Module(
         "core.demo:demo",
         "core.demo:seed",
     ),
-    jobs=(Job("timeseries.maintain", "core.jobs:maintain_timeseries", 6 * 3600),),
+    jobs=(
+        Job("timeseries.maintain", "core.jobs:maintain_timeseries", 6 * 3600),
+        Job("readings_hourly.recent", "core.jobs:rollup_recent_readings", 5 * 60),
+        Job("readings_hourly.late", "core.jobs:rollup_late_readings", 24 * 3600),
+    ),
     migrations=True,
 )

@@ -121,3 +121,21 @@ def shared_dir() -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return folder
+
+
+@pytest.fixture
+def timescale_url() -> Iterator[str]:
+    """A fresh database on the TimescaleDB server of CIVICSENSE_TEST_TIMESCALE_URL."""
+    admin_url = os.environ.get("CIVICSENSE_TEST_TIMESCALE_URL")
+    if not admin_url:
+        pytest.skip("set CIVICSENSE_TEST_TIMESCALE_URL to a TimescaleDB server to run this test")
+    name = f"cs_tsdb_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield with_database(admin_url, name)
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
@@ -17,7 +15,6 @@ from psycopg import sql
 from yoyo import read_migrations
 
 from core import migrate, timeseries
-from core.db import with_database
 from core.settings import Settings
 
 ROOT = Path(__file__).parents[2]
@@ -395,24 +392,6 @@ def test_unknown_engine_is_refused(time_tables: dict[str, timeseries.TimeTable])
 
 
 # --- (c) real TimescaleDB, when one is given ---------------------------------------------
-
-
-@pytest.fixture
-def timescale_url() -> Iterator[str]:
-    """A fresh database on the TimescaleDB server of CIVICSENSE_TEST_TIMESCALE_URL."""
-    admin_url = os.environ.get("CIVICSENSE_TEST_TIMESCALE_URL")
-    if not admin_url:
-        pytest.skip("set CIVICSENSE_TEST_TIMESCALE_URL to a TimescaleDB server to run this test")
-    name = f"cs_tsdb_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield with_database(admin_url, name)
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
 
 
 @pytest.mark.timescale

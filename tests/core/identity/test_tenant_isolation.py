@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -17,7 +17,7 @@ from psycopg.types.json import Jsonb
 
 from alerts import alerting, attachments, incidents, notify, rule_service
 from alerts.rulebook import RuleBook
-from core import audit, crypto, images, tenants
+from core import audit, crypto, images, rollups, tenants
 from core.db import APP_ROLE
 from core.identity import repository
 from core.settings import Settings
@@ -166,7 +166,10 @@ def _seed_parking(conn: psycopg.Connection, tenant_id: int, slug: str, sensor: s
 @pytest.fixture
 def two_towns(conn: psycopg.Connection, settings: Settings) -> tuple[int, int]:
     """Tenants A and B, each with rows everywhere."""
-    return _seed_tenant(conn, settings, "annecy", 1), _seed_tenant(conn, settings, "lyon", 2)
+    towns = _seed_tenant(conn, settings, "annecy", 1), _seed_tenant(conn, settings, "lyon", 2)
+    # readings_hourly: the hour of both towns' seeded readings, rolled up
+    rollups.refresh(conn, start=NOW - timedelta(hours=1), end=NOW + timedelta(hours=1))
+    return towns
 
 
 def _tenant_tables(conn: psycopg.Connection) -> dict[str, str]:
