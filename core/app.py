@@ -53,6 +53,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.include_router(resolve(target), prefix=API_PREFIX)
         for target in module.pages:
             app.include_router(resolve(target))
+    # after every route: a mounted sub-application answers every path under its prefix
+    for module in installed:
+        for target in module.mounts:
+            resolve(target)(app)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:

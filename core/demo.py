@@ -187,6 +187,7 @@ def _print_welcome(settings: Settings, credentials: DemoCredentials, paths: list
         f"  database      {redact_url(settings.database_url)}",
         f"  MQTT broker   {redact_url(settings.mqtt_url)}",
         f"  control map   {site}/parking/map (enforcement agent's login)",
+        f"  dashboards    {site}/dashboard (facility manager's login)",
         f"  API key       {token}",
         *(
             f"  user          {user.email} / {password} ({user.label})"

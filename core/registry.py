@@ -14,7 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-INSTALLED: tuple[str, ...] = ("core", "devices", "ingest", "parking", "alerts", "catalog")
+INSTALLED: tuple[str, ...] = (
+    "core",
+    "devices",
+    "ingest",
+    "parking",
+    "alerts",
+    "catalog",
+    "dashboard",
+)
 
 
 @dataclass(frozen=True)
@@ -35,6 +43,7 @@ class Module:
     exports: tuple[str, ...] = ()
     routers: tuple[str, ...] = ()  # API routers, mounted under /api/v1
     pages: tuple[str, ...] = ()  # routers of web pages, mounted at the root
+    mounts: tuple[str, ...] = ()  # `mount(app)` targets: sub-applications (Dash's WSGI app)
     lifespans: tuple[str, ...] = ()
     cli: tuple[str, ...] = ()
     jobs: tuple[Job, ...] = ()

@@ -1,1 +1,1 @@
-"""dashboard domain (built by later issues)."""
+"""The dashboards of facility managers: a Dash app at /dashboard, and the ICONE index."""

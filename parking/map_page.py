@@ -12,8 +12,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
-from core.identity import repository, tokens
-from core.identity.principal import SESSION_COOKIE, user_principal
+from core.identity.principal import session_principal
 
 router = APIRouter(prefix="/parking", tags=["parking control map"], include_in_schema=False)
 
@@ -122,17 +121,10 @@ def _language(request: Request) -> str:
 
 def _session_permissions(request: Request) -> frozenset[str] | None:
     """The permissions of the browser session's user, or None without a live session."""
-    cookie = request.cookies.get(SESSION_COOKIE)
-    if not cookie:
+    try:
+        return session_principal(request).permissions
+    except HTTPException:
         return None
-    with request.app.state.privileged_pool.connection() as conn:
-        session = repository.session_by_hash(conn, "cookie", tokens.secret_hash(cookie))
-        if session is None or session["revoked_at"] is not None or not session["live"]:
-            return None
-        user = repository.user_by_id(conn, session["user_id"])
-    if user is None or not user["active"]:
-        return None
-    return user_principal(user).permissions
 
 
 def _page(lang: str, title: str, body: str, script: str, config: dict[str, Any]) -> str:

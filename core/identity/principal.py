@@ -160,6 +160,17 @@ def _from_session(
     return user_principal(_live_user(conn, session["user_id"]), source=source)
 
 
+def session_principal(request: Request) -> Principal:
+    """The user of the request's browser session, or 401 (no live session) / 403 (a write
+    without the CSRF header): for pages and their own endpoints outside the API's
+    dependencies (the control map, the dashboards' Dash app)."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        raise _unauthorized("log in first: no browser session")
+    with request.app.state.privileged_pool.connection() as conn:
+        return _from_session(request, conn, cookie, client_address(request))
+
+
 def authenticate(
     request: Request,
     _token: Annotated[str | None, Depends(_user_token)],

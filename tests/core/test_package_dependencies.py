@@ -204,7 +204,7 @@ def test_checker_reports_file_line_and_module_of_each_stray_import() -> None:
         "parking/service.py:2: imports ingest.store",
         "parking/service.py:3: imports ingest.pipeline",
         "parking/service.py:4: imports devices.codecs.base",
-        "parking/service.py:8: imports dashboard",
+        "parking/service.py:8: imports dashboard.charts",
     ]
     assert not _within("ingest.store", _module("ingest").exports)
     assert _within("devices.codecs.base", _module("devices").exports)

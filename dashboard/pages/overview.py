@@ -1,0 +1,198 @@
+"""Overview: the fleet's state, open incidents and their service levels, stuffy rooms and
+leaks, as they are now."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import dash
+import plotly.graph_objects as go
+import psycopg
+from dash import html
+
+from .. import repository
+from ..charts import Dataset, chart, local_time, page_store, register_chart, styled, table
+from ..strings import Language, Strings
+
+PRIORITIES = ("P0", "P1", "P2")
+SLA_STATES = ("on_time", "paused", "breached")
+SLA_COLOURS = {"on_time": "#009e73", "paused": "#999999", "breached": "#c8102e"}
+#: "Bad air now": a room's latest CO2 value of the last hour above this (ppm).
+STUFFY_PPM = 1000.0
+STUFFY_WITHIN = timedelta(hours=1)
+
+
+def clock_state(due: datetime | None, reached: datetime | None, now: datetime) -> str:
+    """One SLA clock from the incident's cached due and reached instants.
+
+    Reached: on time unless at or after its deadline. Running: breached once the deadline
+    has passed, paused while it has none (the incident waits on someone else).
+    """
+    if reached is not None:
+        return "breached" if due is not None and reached >= due else "on_time"
+    if due is None:
+        return "paused"
+    return "breached" if due <= now else "on_time"
+
+
+def incident_state(incident: dict[str, Any], now: datetime) -> str:
+    """The worse of an incident's two clocks (breached, then paused, then on time)."""
+    states = {
+        clock_state(incident["gti_due_at"], incident["gti_reached_at"], now),
+        clock_state(incident["gtr_due_at"], incident["gtr_reached_at"], now),
+    }
+    return next(state for state in reversed(SLA_STATES) if state in states)
+
+
+def incidents_by_priority(conn: psycopg.Connection) -> Dataset:
+    """Open incidents per priority and SLA state (zeros included)."""
+    now = datetime.now(UTC)
+    counted = Counter(
+        (incident["priority"], incident_state(incident, now))
+        for incident in repository.open_incidents(conn)
+    )
+    rows = [(p, s, counted[(p, s)]) for p in PRIORITIES for s in SLA_STATES]
+    return Dataset(("priority", "sla_state", "incidents"), rows)
+
+
+def draw_incidents(data: Dataset, strings: Strings) -> go.Figure:
+    """A bar per priority, stacked by SLA state."""
+    figure = go.Figure()
+    for state in SLA_STATES:
+        rows = [row for row in data.rows if row[1] == state]
+        figure.add_bar(
+            name=strings[f"sla.{state}"],
+            x=[row[0] for row in rows],
+            y=[row[2] for row in rows],
+            marker_color=SLA_COLOURS[state],
+        )
+    figure.update_layout(
+        barmode="stack", xaxis_title=strings["priority"], yaxis_title=strings["incidents"]
+    )
+    figure.update_yaxes(rangemode="tozero", dtick=1)
+    return styled(figure)
+
+
+def _count(key: str, label: str, value: int) -> html.Div:
+    return html.Div(
+        [html.Span(str(value), className="figure", id=f"count-{key}"), html.Span(label)],
+        className="count",
+    )
+
+
+def layout(conn: psycopg.Connection, strings: Strings, lang: Language) -> list[Any]:
+    """The page, its tables filled now; the incidents chart loads through its callback."""
+    zone = ZoneInfo(repository.town(conn).timezone)
+    now = datetime.now(UTC)
+    counts = repository.device_counts(conn)
+    incidents = [
+        {
+            "id": i["id"],
+            "title": i["title"],
+            "priority": i["priority"],
+            "gti": strings[f"sla.{clock_state(i['gti_due_at'], i['gti_reached_at'], now)}"],
+            "gtr": strings[f"sla.{clock_state(i['gtr_due_at'], i['gtr_reached_at'], now)}"],
+            "opened": local_time(i["opened_at"], zone),
+        }
+        for i in repository.open_incidents(conn)
+    ]
+    stuffy = [
+        {
+            "site": r["site"],
+            "room": r["room"],
+            "co2": round(r["co2"]),
+            "time": local_time(r["time"], zone),
+        }
+        for r in repository.stuffy_rooms(conn, since=now - STUFFY_WITHIN, above=STUFFY_PPM)
+    ]
+    leaks = [
+        {
+            "site": r["site"],
+            "device": r["device"],
+            "since": local_time(r["opened_at"], zone),
+            "incident": r["incident_id"],
+        }
+        for r in repository.open_leaks(conn)
+    ]
+    return [
+        page_store(lang),
+        html.Section(
+            [
+                _count(key, strings[f"devices_{key}"], counts[key])
+                for key in ("active", "silent", "pending")
+            ],
+            className="counts",
+        ),
+        chart("overview-incidents", strings["incidents_by_priority"], strings),
+        html.Section(
+            [
+                html.H2(strings["incidents_open"]),
+                table(
+                    "overview-incident-table",
+                    [
+                        ("id", strings["incident"]),
+                        ("title", strings["title_col"]),
+                        ("priority", strings["priority"]),
+                        ("gti", strings["gti"]),
+                        ("gtr", strings["gtr"]),
+                        ("opened", strings["opened"]),
+                    ],
+                    incidents,
+                    strings,
+                ),
+            ],
+            className="card",
+        ),
+        html.Section(
+            [
+                html.H2(strings["bad_air"]),
+                html.Ul(
+                    [
+                        html.Li(site, className="stuffy-site")
+                        for site in dict.fromkeys(r["site"] for r in stuffy)
+                    ],
+                    id="stuffy-sites",
+                )
+                if stuffy
+                else html.P(strings["none_bad_air"]),
+                table(
+                    "overview-air-table",
+                    [
+                        ("site", strings["site"]),
+                        ("room", strings["room"]),
+                        ("co2", strings["co2"]),
+                        ("time", strings["last_seen"]),
+                    ],
+                    stuffy,
+                    strings,
+                ),
+            ],
+            className="card",
+        ),
+        html.Section(
+            [
+                html.H2(strings["leaks"]),
+                html.P(strings["none_leaks"]) if not leaks else None,
+                table(
+                    "overview-leak-table",
+                    [
+                        ("site", strings["site"]),
+                        ("device", strings["name"]),
+                        ("since", strings["since"]),
+                        ("incident", strings["incident"]),
+                    ],
+                    leaks,
+                    strings,
+                ),
+            ],
+            className="card",
+        ),
+    ]
+
+
+def register(app: dash.Dash) -> None:
+    """The page's chart callbacks."""
+    register_chart(app, "overview-incidents", [], incidents_by_priority, draw_incidents)
