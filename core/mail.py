@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 import smtplib
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from urllib.parse import unquote, urlsplit
+from zoneinfo import ZoneInfo
 
-__all__ = ["Smtp", "text_message"]
+import psycopg
+
+from .settings import Settings
+
+__all__ = ["ReportSender", "Smtp", "send_town_reports", "text_message"]
+
+log = logging.getLogger("civicsense.mail")
 
 
 def text_message(*, sender: str, to: str, subject: str, body: str) -> EmailMessage:
@@ -66,3 +76,45 @@ class Smtp:
             if self.username:
                 client.login(self.username, self.password or "")
             client.send_message(message)
+
+
+#: `send(conn, smtp, tenant_id, zone, now)`: sends the town's report if it is due and not
+#: sent yet, in the caller's transaction (app role, town set); whether it sent one.
+ReportSender = Callable[[psycopg.Connection, Smtp, int, ZoneInfo, datetime], bool]
+_unconfigured_warned: set[str] = set()
+
+
+def send_town_reports(settings: Settings, what: str, send: ReportSender, now: datetime) -> int:
+    """Run `send` for every town whose local clock has passed `report_hour`; how many
+    reports went out.
+
+    Each town in its own transaction as the application role (row-level security), so one
+    town's failure does not stop the others and is retried at the next run. Without
+    `smtp_url` nothing is sent, and the log says so once per kind of report.
+    """
+    url = settings.smtp_url.get_secret_value() if settings.smtp_url else ""
+    if not url:
+        if what not in _unconfigured_warned:
+            log.info("%s are not e-mailed: smtp_url is not configured", what)
+            _unconfigured_warned.add(what)
+        return 0
+    smtp = Smtp.from_url(url)
+    sent = 0
+    with psycopg.connect(settings.database_url) as conn:
+        towns = conn.execute("SELECT id, slug, timezone FROM tenants ORDER BY id").fetchall()
+        conn.commit()
+        for tenant_id, slug, timezone in towns:
+            zone = ZoneInfo(timezone)
+            if now.astimezone(zone).hour < settings.report_hour:
+                continue
+            try:
+                with conn.transaction():
+                    conn.execute("SET LOCAL ROLE civicsense_app")
+                    conn.execute("SELECT set_config('civicsense.tenant_id', %s, true)",
+                                 (str(tenant_id),))  # fmt: skip
+                    if send(conn, smtp, tenant_id, zone, now):
+                        sent += 1
+                        log.info("%s: sent for %s", what, slug)
+            except (OSError, smtplib.SMTPException, psycopg.Error):
+                log.exception("%s for %s not sent; retried at the next run", what, slug)
+    return sent

@@ -12,8 +12,6 @@ Without `smtp_url` the job does nothing and says so once in the log.
 
 from __future__ import annotations
 
-import logging
-import smtplib
 from datetime import UTC, date, datetime
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -24,15 +22,12 @@ import psycopg
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.audit import Actor, record
-from core.mail import Smtp
+from core.mail import Smtp, send_town_reports
 from core.settings import Settings
 
 from . import reports
 
-log = logging.getLogger("civicsense.parking")
-
 REPORT = "reconciliation"
-_warned_unconfigured = False
 
 Role = Literal["regie", "police", "parking", "finance", "other"]
 
@@ -160,35 +155,11 @@ def send_daily(
 
 def run_job(settings: Settings, now: datetime | None = None) -> int:
     """Scheduled: yesterday's reconciliation to every tenant past its report hour; how
-    many e-mails were sent. Each tenant in its own transaction as the application role
-    (row-level security), so one tenant's failure does not stop the others."""
-    global _warned_unconfigured
-    url = settings.smtp_url.get_secret_value() if settings.smtp_url else ""
-    if not url:
-        if not _warned_unconfigured:
-            log.info("parking reports are not e-mailed: smtp_url is not configured")
-            _warned_unconfigured = True
-        return 0
-    smtp = Smtp.from_url(url)
-    sender, hour = settings.smtp_from, settings.report_hour
-    now = now or datetime.now(UTC)
-    sent = 0
-    with psycopg.connect(settings.database_url) as conn:
-        tenants = conn.execute("SELECT id, slug, timezone FROM tenants ORDER BY id").fetchall()
-        conn.commit()
-        for tenant_id, slug, timezone in tenants:
-            tz = ZoneInfo(timezone)
-            if now.astimezone(tz).hour < hour:
-                continue
-            try:
-                with conn.transaction():
-                    conn.execute("SET LOCAL ROLE civicsense_app")
-                    conn.execute("SELECT set_config('civicsense.tenant_id', %s, true)",
-                                 (str(tenant_id),))  # fmt: skip
-                    day = reports.yesterday(tz, now)
-                    if send_daily(conn, smtp, tenant_id=tenant_id, day=day, sender=sender):
-                        sent += 1
-                        log.info("parking reconciliation of %s sent for %s", day, slug)
-            except (OSError, smtplib.SMTPException, psycopg.Error):
-                log.exception("parking reconciliation for %s not sent; retried next run", slug)
-    return sent
+    many e-mails were sent."""
+
+    def send(conn: psycopg.Connection, smtp: Smtp, tenant_id: int, zone: ZoneInfo,
+             at: datetime) -> bool:  # fmt: skip
+        day = reports.yesterday(zone, at)
+        return send_daily(conn, smtp, tenant_id=tenant_id, day=day, sender=settings.smtp_from)
+
+    return send_town_reports(settings, "parking reconciliations", send, now or datetime.now(UTC))
