@@ -6,7 +6,14 @@ from core.registry import Job, Module
 MODULE = Module(
     name="alerts",
     depends_on=("core", "devices", "ingest"),
-    exports=("alerts.rules", "alerts.rule_service"),
+    exports=(
+        "alerts.rules",
+        "alerts.rule_service",
+        "alerts.incidents",
+        "alerts.incident_report",
+        "alerts.sla",
+        "alerts.workflow",
+    ),
     routers=(
         "alerts.rules_router:router",
         "alerts.notifications_router:router",

@@ -6,6 +6,7 @@ from core.registry import Module
 MODULE = Module(
     name="catalog",
     depends_on=("core", "devices", "alerts"),
+    exports=("catalog.orders", "catalog.business_report"),
     routers=("catalog.solutions_router:router", "catalog.commerce_router:router"),
     cli=("catalog.cli:catalog",),
     demo_seed="catalog.seed:demo_seed",

@@ -23,7 +23,7 @@ from core.identity.principal import CSRF_COOKIE, CSRF_HEADER
 
 from . import repository
 from .access import PREFIX, Gate, tenant_data
-from .pages import air, fleet, overview
+from .pages import air, catalogue, fleet, incidents, overview, parking, water
 from .strings import STRINGS, language, language_of_search
 
 #: Path under /dashboard → (title key, page module); the first one is the home page.
@@ -31,6 +31,10 @@ PAGES: dict[str, tuple[str, ModuleType]] = {
     "": ("overview", overview),
     "air": ("air", air),
     "fleet": ("fleet", fleet),
+    "parking": ("parking", parking),
+    "incidents": ("incidents", incidents),
+    "water": ("water", water),
+    "catalogue": ("catalogue", catalogue),
 }
 
 

@@ -171,3 +171,68 @@ def fleet(conn: psycopg.Connection, *, battery_since: datetime) -> list[DeviceHe
     """Every device in service, with its latest hourly battery level since `battery_since`."""
     with conn.cursor(row_factory=class_row(DeviceHealth)) as cur:
         return cur.execute(_FLEET, {"since": battery_since}).fetchall()
+
+
+_PARKING_ZONES = "SELECT code, name FROM parking_zones WHERE active ORDER BY code"
+
+
+def parking_zones(conn: psycopg.Connection) -> list[tuple[str, str]]:
+    """The town's active parking zones as (code, name), by code."""
+    return [(str(code), str(name)) for code, name in conn.execute(_PARKING_ZONES)]
+
+
+_INCIDENT_CATEGORIES = "SELECT DISTINCT category FROM incidents ORDER BY category"
+
+
+def incident_categories(conn: psycopg.Connection) -> list[str]:
+    """The categories the town's incidents use, alphabetically."""
+    return [str(row[0]) for row in conn.execute(_INCIDENT_CATEGORIES)]
+
+
+def tenant_id(conn: psycopg.Connection) -> int:
+    """The id of the town set on `conn`, for the services that take it as an argument."""
+    found = conn.execute("SELECT id FROM tenants").fetchone()
+    if found is None:
+        raise LookupError("no tenant is set on this connection")
+    return int(found[0])
+
+
+@dataclass(frozen=True)
+class LeakSensor:
+    """A device reporting the `leak` quantity, where it is and what it last said."""
+
+    id: int
+    name: str
+    site: str | None
+    status: str
+    lat: float | None
+    lon: float | None
+    last_seen_at: datetime | None
+    leak: float | None
+    leak_at: datetime | None
+    battery: float | None
+
+
+_LEAK_SENSORS = """
+SELECT d.id, d.name, d.site, d.status, d.lat, d.lon, d.last_seen_at,
+       l.last_value AS leak, l.hour AS leak_at, b.last_value AS battery
+FROM devices d
+LEFT JOIN LATERAL (
+    SELECT last_value, hour FROM tenant_readings_hourly h
+    WHERE h.device_id = d.id AND h.quantity = 'leak' AND h.hour >= %(since)s
+    ORDER BY h.hour DESC LIMIT 1) l ON true
+LEFT JOIN LATERAL (
+    SELECT last_value FROM tenant_readings_hourly h
+    WHERE h.device_id = d.id AND h.quantity = 'battery' AND h.hour >= %(since)s
+    ORDER BY h.hour DESC LIMIT 1) b ON true
+WHERE d.model = ANY(%(models)s) AND d.status <> 'decommissioned'
+ORDER BY d.site NULLS LAST, d.name, d.id
+"""
+
+
+def leak_sensors(conn: psycopg.Connection, *, since: datetime) -> list[LeakSensor]:
+    """The devices in service measuring `leak`, with their latest hourly leak value and
+    battery level since `since` (from the rollups)."""
+    models = [model.model_id for model in device_models.get_all(quantity="leak")]
+    with conn.cursor(row_factory=class_row(LeakSensor)) as cur:
+        return cur.execute(_LEAK_SENSORS, {"models": models, "since": since}).fetchall()

@@ -43,14 +43,22 @@ ICONE_COLOURS = ("#1a9850", "#91cf60", "#d9ef8b", "#fee08b", "#fc8d59", "#d73027
 _PERIOD = [Input("air-dates", "start_date"), Input("air-dates", "end_date")]
 
 
-def period(start: str | None, end: str | None, today: date) -> tuple[date, date, bool]:
-    """The chosen days, first and last included, at most `MAX_DAYS` of them (a longer choice
-    keeps its last ones); whether it was cut. Unreadable dates fall back to the last week."""
+def period(
+    start: str | None,
+    end: str | None,
+    today: date,
+    *,
+    max_days: int = MAX_DAYS,
+    default_days: int = DEFAULT_DAYS,
+) -> tuple[date, date, bool]:
+    """The chosen days, first and last included, at most `max_days` of them (a longer choice
+    keeps its last ones); whether it was cut. Unreadable dates fall back to the last
+    `default_days` up to `today`."""
     last = _day(end) or today
-    first = _day(start) or last - timedelta(days=DEFAULT_DAYS - 1)
+    first = _day(start) or last - timedelta(days=default_days - 1)
     first, last = min(first, last), max(first, last)
-    cut = (last - first).days >= MAX_DAYS
-    return (last - timedelta(days=MAX_DAYS - 1) if cut else first), last, cut
+    cut = (last - first).days >= max_days
+    return (last - timedelta(days=max_days - 1) if cut else first), last, cut
 
 
 def _day(value: Any) -> date | None:

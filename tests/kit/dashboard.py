@@ -18,9 +18,14 @@ import httpx
 import psycopg
 from psycopg.types.json import Jsonb
 
+from alerts.workflow import Transition
 from core import rollups, tenants
+from core.audit import cli_actor
+from parking import places
+from parking.models import BayCreate, ZoneCreate
 from tests.kit.identity import PASSWORD, add_user
 from tests.kit.incidents import opened
+from tests.kit.parking import ALWAYS, PROVIDER
 
 PARIS = ZoneInfo("Europe/Paris")
 DAYS = 8
@@ -254,3 +259,182 @@ def numbers(values: Any) -> list[Any]:
         }[values["dtype"]]
         return list(struct.unpack(f"<{len(raw) // struct.calcsize(code)}{code}", raw))
     return list(values)
+
+
+# --- Water and catalogue pages ----------------------------------------------------------
+
+#: Where each town's leak sensors stand (latitude, longitude of the first; the others east).
+TOWN_CENTRES = {"annecy": (45.8992, 6.1294), "lyon": (45.7640, 4.8357)}
+LEAK_SENSORS = ("Fuite chaufferie", "Fuite vestiaires", "Fuite cantine")
+
+
+@dataclass
+class WaterSeed:
+    """What `seed_water` made: sensor positions, and the instants of its leak readings."""
+
+    positions: dict[str, tuple[float, float]]  # sensor name -> (lat, lon)
+    leaks: list[tuple[str, datetime, float]]  # (sensor, time, leak value), oldest first
+    batteries: dict[str, float]
+
+
+def seed_water(conn: psycopg.Connection, town: SeededTown) -> WaterSeed:
+    """Two more leak sensors in the town's school, all three placed on the map; the town's
+    leak rule opening P0 incidents (the shipped template); readings run through the alert
+    engine: the changing rooms leaked 3 days ago for two hours (an alert opened and cleared,
+    one incident), leak again since yesterday (a second alert, one repeat; the incident still
+    open gets a comment), the canteen is dry. Rolled up. Through the owner's connection."""
+    from alerts import rule_service
+    from alerts.alerting import evaluate_readings
+    from alerts.rulebook import RuleBook
+    from alerts.rules import TEMPLATES
+    from ingest.events import StoredReading
+    from tests.kit.identity import SYSTEM
+
+    school = town.sites[0]
+    for number, name in enumerate(LEAK_SENSORS[1:], start=7):
+        town.devices[name] = _device(conn, town.tenant_id, number, LEAK_MODEL, name, school)
+    lat, lon = TOWN_CENTRES[town.slug]
+    positions = {name: (lat, lon + 0.002 * n) for n, name in enumerate(LEAK_SENSORS)}
+    for name, (y, x) in positions.items():
+        conn.execute("UPDATE devices SET lat = %s, lon = %s WHERE id = %s",
+                     (y, x, town.devices[name]))  # fmt: skip
+    template = TEMPLATES["leak"]
+    row = conn.execute(
+        "SELECT id FROM alert_rules WHERE tenant_id = %s AND category = 'leak'",
+        (town.tenant_id,),
+    ).fetchone()
+    assert row is not None
+    rule_id = row[0]
+    rule_service.update_rule(conn, SYSTEM, rule_id, {
+        "incident_class": template.incident_class, "priority": template.priority,
+        "open_incident": True,
+    })  # fmt: skip
+    now = datetime.now(UTC).replace(microsecond=0)
+    first = now - timedelta(days=3)
+    again = now - timedelta(days=1)
+    leaks = [
+        ("Fuite vestiaires", first, 1.0),
+        ("Fuite vestiaires", first + timedelta(hours=2), 0.0),
+        ("Fuite vestiaires", again, 1.0),
+        ("Fuite vestiaires", again + timedelta(minutes=10), 1.0),
+        ("Fuite cantine", now - timedelta(hours=2), 0.0),
+    ]
+    batteries = {"Fuite vestiaires": 77.0, "Fuite cantine": 64.0}
+    eui = dict(conn.execute("SELECT id, dev_eui FROM devices WHERE tenant_id = %s",
+                            (town.tenant_id,)).fetchall())  # fmt: skip
+    readings = [
+        StoredReading(at, town.tenant_id, town.devices[name], eui[town.devices[name]],
+                      LEAK_MODEL, "leak", value)
+        for name, at, value in leaks
+    ] + [
+        StoredReading(now - timedelta(hours=1), town.tenant_id, town.devices[name],
+                      eui[town.devices[name]], LEAK_MODEL, "battery", level)
+        for name, level in batteries.items()
+    ]  # fmt: skip
+    with conn.transaction():
+        with (
+            conn.cursor() as cur,
+            cur.copy(
+                "COPY readings (time, tenant_id, device_id, quantity, value) FROM STDIN"
+            ) as copy,
+        ):
+            for r in readings:
+                copy.write_row((r.time, r.tenant_id, r.device_id, r.quantity, r.value))
+        for reading in readings:  # one at a time, as ingest's batches arrive
+            evaluate_readings(conn, RuleBook(), [reading])
+    rollups.refresh(conn, start=first - timedelta(hours=1), end=now + timedelta(hours=1))
+    return WaterSeed(positions, leaks, batteries)
+
+
+def seed_orders(conn: psycopg.Connection, town: SeededTown, siret: str) -> list[int]:
+    """Two orders of the town (the catalogue kit's default lines), the first backdated 45
+    days so the business volume spans two months at least; their ids, oldest first."""
+    from tests.kit.catalog import order_of
+
+    made = [
+        order_of(conn, town.tenant_id, siret=siret, po_number=f"BC-{town.slug}-{n}") for n in (1, 2)
+    ]
+    conn.execute("UPDATE catalog_orders SET ordered_on = ordered_on - 45 WHERE id = %s",
+                 (made[0],))  # fmt: skip
+    return made
+
+
+# --- parking and incidents pages -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SeededParking:
+    """What `seed_parking` made: the day of the stays, zone codes, the resolved incident."""
+
+    day: date
+    zones: tuple[str, str, str]
+    resolved_incident: int
+
+
+def seed_parking(
+    conn: psycopg.Connection, town: SeededTown, zones: tuple[str, str, str], category: str
+) -> SeededParking:
+    """Parking and an incident history for `town` (owner's connection).
+
+    Zone `zones[0]` (regulated around the clock, 10 grace minutes) with bays B1, B2: on the
+    town's yesterday B1 is taken 10:00-12:00 and paid 10:00-11:00 through the operator
+    (2.00 € + 0.20 € of service), B2 is taken 14:00-15:00 unpaid; a pay station took 1.50 €
+    the day before, 08:00-08:30. `zones[1]` opened 12 days ago and `zones[2]` 5 days ago never
+    had a payment. An incident of `category` opened three days ago and resolved 5 hours later.
+    """
+    actor = cli_actor()
+    ids = []
+    for number, code in enumerate(zones):
+        body = ZoneCreate(code=code, name=f"Zone {code}", hours=ALWAYS, grace_minutes=10)
+        ids.append(int(places.create_zone(conn, actor, town.tenant_id, body)["id"]))
+        for bay in ("B1", "B2") if number == 0 else ():
+            places.create_bay(
+                conn, actor, town.tenant_id, BayCreate(code=bay, zone=code, lat=45.9, lon=6.12)
+            )
+    for zone_id, age in ((ids[1], 12), (ids[2], 5)):
+        conn.execute(
+            "UPDATE parking_zones SET created_at = now() - make_interval(days => %s) WHERE id = %s",
+            (age, zone_id),
+        )
+    bays = dict(
+        conn.execute("SELECT code, id FROM parking_bays WHERE zone_id = %s", (ids[0],)).fetchall()
+    )
+    day = datetime.now(PARIS).date() - timedelta(days=1)
+
+    def at(hour: int, minute: int = 0, days_before: int = 0) -> datetime:
+        return datetime.combine(day - timedelta(days=days_before), time(hour, minute), PARIS)
+
+    for bay, arrived, left in (("B1", at(10), at(12)), ("B2", at(14), at(15))):
+        conn.execute(
+            "INSERT INTO bay_occupancy (bay_id, tenant_id, arrived_at, left_at)"
+            " VALUES (%s, %s, %s, %s)",
+            (bays[bay], town.tenant_id, arrived, left),
+        )
+    sessions = [
+        ("provider", PROVIDER, bays["B1"], at(10), at(11), "2.00", "0.20"),
+        ("pay_station", "PS-12", None, at(8, days_before=1), at(8, 30, 1), "1.50", "0"),
+    ]
+    for number, (source, provider, bay_id, start, stop, amount, service) in enumerate(sessions):
+        conn.execute(
+            "INSERT INTO parking_sessions (tenant_id, source, provider, external_id, plate,"
+            " plate_key, zone_id, bay_id, started_at, ends_at, stopped_at, amount,"
+            " service_amount, last_event_at)"
+            " VALUES (%s, %s, %s, %s, 'AB-123-CD', 'AB123CD', %s, %s, %s, %s, %s, %s, %s, %s)",
+            (town.tenant_id, source, provider, f"s-{number}", ids[0], bay_id, start, stop,
+             stop, amount, service, stop),
+        )  # fmt: skip
+    opened_at = datetime.now(UTC) - timedelta(days=3)
+    resolved = opened(
+        conn,
+        town.tenant_id,
+        opened_at,
+        incident_class="mineur",
+        category=category,
+        title="Lampadaire éteint",
+        steps=(
+            (Transition.ACKNOWLEDGE, opened_at + timedelta(hours=1)),
+            (Transition.START, opened_at + timedelta(hours=2)),
+            (Transition.RESOLVE, opened_at + timedelta(hours=5)),
+        ),
+    )
+    return SeededParking(day, zones, resolved)
