@@ -83,6 +83,9 @@ def _seed_tenant(conn: psycopg.Connection, settings: Settings, slug: str, n: int
     _seed_notifications(conn, settings, tenant_id, slug, user)
     _seed_incident_attachment(conn, tenant_id)
     order_of(conn, tenant_id, siret=SIRETS[slug])
+    conn.execute("INSERT INTO dashboard_report_deliveries (tenant_id, month, recipients,"
+                 " message_id) VALUES (%s, '2026-10', %s, 'm1')",
+                 (tenant_id, [f"dgs@{slug}.fr"]))  # fmt: skip
     return tenant_id
 
 
