@@ -236,3 +236,38 @@ def leak_sensors(conn: psycopg.Connection, *, since: datetime) -> list[LeakSenso
     models = [model.model_id for model in device_models.get_all(quantity="leak")]
     with conn.cursor(row_factory=class_row(LeakSensor)) as cur:
         return cur.execute(_LEAK_SENSORS, {"models": models, "since": since}).fetchall()
+
+
+_RADIO_BY_DEVICE = """
+SELECT d.name AS device, count(*) AS uplinks,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY u.rssi) AS rssi_median_dbm,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY u.snr) AS snr_median_db
+FROM uplinks u
+JOIN devices d ON d.id = u.device_id
+WHERE u.time >= %(since)s AND (u.rssi IS NOT NULL OR u.snr IS NOT NULL)
+GROUP BY d.id, d.name
+ORDER BY d.name, d.id
+"""
+
+_RADIO_BY_GATEWAY = """
+SELECT gateway_id AS gateway, count(*) AS uplinks, count(DISTINCT device_id) AS devices,
+       avg(rssi)::float8 AS rssi_mean_dbm, avg(snr)::float8 AS snr_mean_db
+FROM uplinks
+WHERE time >= %(since)s AND gateway_id IS NOT NULL
+GROUP BY gateway_id
+ORDER BY gateway_id
+"""
+
+
+def radio_by_device(conn: psycopg.Connection, *, since: datetime) -> list[dict[str, Any]]:
+    """Per device heard since `since`: its uplinks and their median RSSI (dBm) and SNR (dB),
+    as the best gateway received them. Bounded by `since` (the uplinks' time index)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(_RADIO_BY_DEVICE, {"since": since}).fetchall()
+
+
+def radio_by_gateway(conn: psycopg.Connection, *, since: datetime) -> list[dict[str, Any]]:
+    """Per gateway that was an uplink's best one since `since`: the uplinks and distinct
+    devices it heard, their mean RSSI (dBm) and SNR (dB)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(_RADIO_BY_GATEWAY, {"since": since}).fetchall()

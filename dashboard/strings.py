@@ -372,3 +372,60 @@ STRINGS["en"].update(
         "cat_status.paid": "paid",
     }
 )
+
+
+# Parking now (overview), radio link (fleet), TVOC and particles (air).
+STRINGS["fr"].update(
+    {
+        "parking_now": "Stationnement en ce moment : occupation et paiement par zone",
+        "bays": "Places",
+        "occupied": "Occupées",
+        "paid_count": "Payées",
+        "unpaid_count": "Non payées",
+        "overstay_count": "Dépassements",
+        "rssi": "RSSI (dBm)",
+        "snr": "SNR (dB)",
+        "radio_devices": "Liaison radio par capteur (7 derniers jours, médianes)",
+        "radio_gateways": "Liaison radio par passerelle (7 derniers jours, moyennes)",
+        "radio.device": "Capteur",
+        "radio.gateway": "Passerelle",
+        "radio.uplinks": "Messages reçus",
+        "radio.devices": "Capteurs entendus",
+        "radio.rssi_median_dbm": "RSSI médian (dBm)",
+        "radio.snr_median_db": "SNR médian (dB)",
+        "radio.rssi_mean_dbm": "RSSI moyen (dBm)",
+        "radio.snr_mean_db": "SNR moyen (dB)",
+        "tvoc": "COV totaux (unité du fabricant)",
+        "pm2_5": "PM2,5 (µg/m³)",
+        "pm10": "PM10 (µg/m³)",
+        "band_pm2_5": "15 µg/m³ (OMS, 24 h)",
+        "band_pm10": "45 µg/m³ (OMS, 24 h)",
+    }
+)
+STRINGS["en"].update(
+    {
+        "parking_now": "Parking now: occupancy and compliance per zone",
+        "bays": "Bays",
+        "occupied": "Occupied",
+        "paid_count": "Paid",
+        "unpaid_count": "Unpaid",
+        "overstay_count": "Overstays",
+        "rssi": "RSSI (dBm)",
+        "snr": "SNR (dB)",
+        "radio_devices": "Radio link per device (last 7 days, medians)",
+        "radio_gateways": "Radio link per gateway (last 7 days, means)",
+        "radio.device": "Device",
+        "radio.gateway": "Gateway",
+        "radio.uplinks": "Uplinks",
+        "radio.devices": "Devices heard",
+        "radio.rssi_median_dbm": "Median RSSI (dBm)",
+        "radio.snr_median_db": "Median SNR (dB)",
+        "radio.rssi_mean_dbm": "Mean RSSI (dBm)",
+        "radio.snr_mean_db": "Mean SNR (dB)",
+        "tvoc": "Total VOC (vendor unit)",
+        "pm2_5": "PM2.5 (µg/m³)",
+        "pm10": "PM10 (µg/m³)",
+        "band_pm2_5": "15 µg/m³ (WHO, 24 h)",
+        "band_pm10": "45 µg/m³ (WHO, 24 h)",
+    }
+)

@@ -6,7 +6,7 @@ from core.registry import Job, Module
 MODULE = Module(
     name="parking",
     depends_on=("core", "devices", "ingest"),
-    exports=("parking.reports",),
+    exports=("parking.reports", "parking.feed"),
     routers=("parking.router:router",),
     lifespans=("parking.live:lifespan",),
     pages=("parking.map_page:router",),

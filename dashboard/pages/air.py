@@ -1,6 +1,6 @@
 """Air quality: per building (device site) and room (CO2 device), over a chosen period of at
-most 31 days: hourly CO2, temperature and humidity, the ICONE index per day, and a room ×
-hour-of-day heatmap of mean CO2.
+most 31 days: hourly CO2, temperature and humidity (and TVOC, PM2.5, PM10 when the room
+reports them), the ICONE index per day, and a room × hour-of-day heatmap of mean CO2.
 
 Series and heatmap read the hourly rollups. ICONE needs the 10-minute values the protocol is
 defined on, so it reads raw readings, of one room and at most 31 days at a time (about 4,500
@@ -38,6 +38,14 @@ SERIES = (
     ("temperature", "temperature_c", "temperature"),
     ("humidity", "humidity_pct", "humidity"),
 )
+#: Series shown only when the room reported them over the period (same fields).
+OPTIONAL_SERIES = (
+    ("tvoc", "tvoc", "tvoc"),
+    ("pm2_5", "pm2_5_ugm3", "pm2_5"),
+    ("pm10", "pm10_ugm3", "pm10"),
+)
+#: Threshold lines of the particle panels: WHO 2021 24-hour guideline levels (µg/m³).
+PM_GUIDELINES = {"pm2_5_ugm3": (15.0, "band_pm2_5"), "pm10_ugm3": (45.0, "band_pm10")}
 ICONE_COLOURS = ("#1a9850", "#91cf60", "#d9ef8b", "#fee08b", "#fc8d59", "#d73027")
 
 _PERIOD = [Input("air-dates", "start_date"), Input("air-dates", "end_date")]
@@ -87,29 +95,34 @@ def _window(conn: psycopg.Connection, start: Any, end: Any) -> tuple[ZoneInfo, d
 
 
 def series(conn: psycopg.Connection, room_value: Any, start: Any, end: Any) -> Dataset:
-    """Hourly means of CO2, temperature and humidity of one room, by local hour."""
-    columns = ("hour", *(column for _, column, _ in SERIES))
+    """Hourly means of CO2, temperature and humidity of one room, by local hour; and of TVOC,
+    PM2.5 and PM10, each only if the room reported it over the period."""
     room = _room(conn, room_value)
     if room is None:
-        return Dataset(columns, [])
+        return Dataset(("hour", *(column for _, column, _ in SERIES)), [])
     zone, since, until = _window(conn, start, end)
     by_hour: dict[datetime, dict[str, float]] = defaultdict(dict)
     for figures in rollups.hourly(conn, device_ids=[room.id], start=since, end=until):
         by_hour[figures.hour][figures.quantity] = figures.avg_value
+    reported = {quantity for values in by_hour.values() for quantity in values}
+    shown = [*SERIES, *(s for s in OPTIONAL_SERIES if s[0] in reported)]
     rows = [
-        (hour.astimezone(zone), *(values.get(quantity) for quantity, _, _ in SERIES))
+        (hour.astimezone(zone), *(values.get(quantity) for quantity, _, _ in shown))
         for hour, values in sorted(by_hour.items())
     ]
-    return Dataset(columns, rows)
+    return Dataset(("hour", *(column for _, column, _ in shown)), rows)
 
 
 def draw_series(data: Dataset, strings: Strings) -> go.Figure:
-    """Three stacked panels sharing the time axis; CO2 with its 1,000 and 1,700 ppm bands."""
+    """Stacked panels sharing the time axis, one per series of the data (CO2, temperature,
+    humidity, then TVOC and PM when present); CO2 with its 1,000 and 1,700 ppm bands, PM with
+    the WHO 24-hour guideline levels."""
     if not data.rows:
         return empty_figure(strings)
-    figure = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.06)
+    shown = [s for s in (*SERIES, *OPTIONAL_SERIES) if s[1] in data.columns]
+    figure = make_subplots(rows=len(shown), cols=1, shared_xaxes=True, vertical_spacing=0.04)
     hours = [hour.strftime("%Y-%m-%d %H:%M") for hour in data.column("hour")]
-    for row, (_, column, label) in enumerate(SERIES, start=1):
+    for row, (_, column, label) in enumerate(shown, start=1):
         figure.add_scatter(
             x=hours,
             y=data.column(column),
@@ -120,6 +133,12 @@ def draw_series(data: Dataset, strings: Strings) -> go.Figure:
             col=1,
         )
         figure.update_yaxes(title_text=strings[label], row=row, col=1)
+        if column in PM_GUIDELINES:
+            level, key = PM_GUIDELINES[column]
+            figure.add_hline(
+                y=level, line_dash="dot", annotation_text=strings[key],
+                annotation_position="top left", row=row, col=1,
+            )  # fmt: skip
     top = max([CO2_HIGH_PPM * 1.2, *(v for v in data.column("co2_ppm") if v is not None)])
     for low, high, colour in (
         (CO2_MEDIUM_PPM, CO2_HIGH_PPM, "#fee08b"),
@@ -137,7 +156,7 @@ def draw_series(data: Dataset, strings: Strings) -> go.Figure:
             row=1,
             col=1,
         )
-    styled(figure).update_layout(height=640)
+    styled(figure).update_layout(height=214 * len(shown))
     return figure
 
 

@@ -1,5 +1,5 @@
-"""Overview: the fleet's state, open incidents and their service levels, stuffy rooms and
-leaks, as they are now."""
+"""Overview: the fleet's state, open incidents and their service levels, parking occupancy
+and compliance, stuffy rooms and leaks, as they are now."""
 
 from __future__ import annotations
 
@@ -13,8 +13,19 @@ import plotly.graph_objects as go
 import psycopg
 from dash import html
 
+from parking import feed
+
 from .. import repository
-from ..charts import Dataset, chart, local_time, page_store, register_chart, styled, table
+from ..charts import (
+    Dataset,
+    chart,
+    empty_figure,
+    local_time,
+    page_store,
+    register_chart,
+    styled,
+    table,
+)
 from ..strings import Language, Strings
 
 PRIORITIES = ("P0", "P1", "P2")
@@ -22,7 +33,17 @@ SLA_STATES = ("on_time", "paused", "breached")
 SLA_COLOURS = {"on_time": "#009e73", "paused": "#999999", "breached": "#c8102e"}
 #: "Bad air now": a room's latest CO2 value of the last hour above this (ppm).
 STUFFY_PPM = 1000.0
+#: The parking table's columns (of `parking_now`) and their label keys.
+PARKING_COLUMNS = (
+    ("zone", "zone"), ("bays", "bays"), ("occupied", "occupied"), ("paid", "paid_count"),
+    ("unpaid", "unpaid_count"), ("overstay", "overstay_count"),
+    ("occupancy_pct", "occupancy_rate"), ("compliance_pct", "compliance_rate"),
+)  # fmt: skip
 STUFFY_WITHIN = timedelta(hours=1)
+#: Bay statuses that show a car (`parking.status`); `unknown` and `unregulated` say nothing.
+OCCUPIED_STATUSES = ("paid", "grace", "unpaid", "overstay", "unverified")
+#: Cars that must pay and whose payment is known: the compliance rate's denominator.
+PAYABLE_STATUSES = ("paid", "unpaid", "overstay")
 
 
 def clock_state(due: datetime | None, reached: datetime | None, now: datetime) -> str:
@@ -76,6 +97,57 @@ def draw_incidents(data: Dataset, strings: Strings) -> go.Figure:
     return styled(figure)
 
 
+def _percent(part: int, whole: int) -> float | None:
+    return round(100 * part / whole, 1) if whole else None
+
+
+def parking_now(conn: psycopg.Connection) -> Dataset:
+    """Per active zone, now, from the control map's own status computation (`parking.feed`):
+    bays, occupied bays, paid / unpaid / overstay cars, the occupancy and compliance rates.
+
+    Occupied counts the bays whose status shows a car: paid, grace, unpaid, overstay,
+    unverified. The occupancy rate is occupied / bays (bays of an unknown sensor count as
+    bays, not as occupied). The compliance rate is paid / (paid + unpaid + overstay): cars in
+    grace are not due yet and `unverified` ones may be paid, so neither counts. Outside
+    regulated hours every bay is `unregulated`: both rates are then empty, as is the
+    compliance rate of a zone without a payable car.
+    """
+    columns = ("zone", "bays", "occupied", "paid", "unpaid", "overstay",
+               "occupancy_pct", "compliance_pct")  # fmt: skip
+    rows = []
+    for part in feed.snapshot(conn, datetime.now(UTC)).parts.values():
+        counted = Counter(f["properties"]["status"] for f in part.features.values())
+        bays = len(part.features)
+        occupied = sum(counted[status] for status in OCCUPIED_STATUSES)
+        payable = sum(counted[status] for status in PAYABLE_STATUSES)
+        regulated = part.summary.regulated
+        rows.append((
+            part.summary.code, bays, occupied if regulated else None,
+            counted["paid"], counted["unpaid"], counted["overstay"],
+            _percent(occupied, bays) if regulated else None,
+            _percent(counted["paid"], payable),
+        ))  # fmt: skip
+    return Dataset(columns, rows)
+
+
+def draw_parking_now(data: Dataset, strings: Strings) -> go.Figure:
+    """Two bars per zone: its occupancy rate and its compliance rate (%)."""
+    if not data.rows:
+        return empty_figure(strings)
+    figure = go.Figure()
+    for column, key, colour in (
+        ("occupancy_pct", "occupancy_rate", "#0072b2"),
+        ("compliance_pct", "compliance_rate", "#009e73"),
+    ):
+        figure.add_bar(
+            name=strings[key], x=data.column("zone"), y=data.column(column), marker_color=colour
+        )
+    figure.update_layout(barmode="group", xaxis_title=strings["zone"])
+    figure.update_yaxes(range=[0, 100], title_text="%")
+    figure.update_xaxes(type="category")
+    return styled(figure)
+
+
 def _count(key: str, label: str, value: int) -> html.Div:
     return html.Div(
         [html.Span(str(value), className="figure", id=f"count-{key}"), html.Span(label)],
@@ -117,6 +189,7 @@ def layout(conn: psycopg.Connection, strings: Strings, lang: Language) -> list[A
         }
         for r in repository.open_leaks(conn)
     ]
+    parking = parking_now(conn)
     return [
         page_store(lang),
         html.Section(
@@ -141,6 +214,19 @@ def layout(conn: psycopg.Connection, strings: Strings, lang: Language) -> list[A
                         ("opened", strings["opened"]),
                     ],
                     incidents,
+                    strings,
+                ),
+            ],
+            className="card",
+        ),
+        chart("overview-parking", strings["parking_now"], strings),
+        html.Section(
+            [
+                html.H2(strings["parking_now"]),
+                table(
+                    "overview-parking-table",
+                    [(c, strings[k]) for c, k in PARKING_COLUMNS],
+                    [dict(zip(parking.columns, row, strict=True)) for row in parking.rows],
                     strings,
                 ),
             ],
@@ -196,3 +282,4 @@ def layout(conn: psycopg.Connection, strings: Strings, lang: Language) -> list[A
 def register(app: dash.Dash) -> None:
     """The page's chart callbacks."""
     register_chart(app, "overview-incidents", [], incidents_by_priority, draw_incidents)
+    register_chart(app, "overview-parking", [], parking_now, draw_parking_now)
