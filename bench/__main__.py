@@ -27,6 +27,10 @@ Phases, each on empty tables of the same durable PostgreSQL:
    evaluations/s over the ingest stream with --alerts-rules rules (baseline: the 6 default
    rules), and ingest throughput with and without the alert engine subscribed.
    `--only alerts` runs phase 7 alone.
+8. dashboards (bench/dashboard.py), in a database of its own: --dashboard-rooms rooms with
+   a year of 10-minute readings, rolled up; the air page's data from the rollups (baseline:
+   the same hourly means from the raw readings), a building's heatmap, the overview.
+   `--only dashboard` runs phase 8 alone.
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ import psycopg
 
 from ingest.simulator import demo_fleet
 
-from . import alerts, fleet, onboarding, parking, phases, report, services
+from . import alerts, dashboard, fleet, onboarding, parking, phases, report, services
 from .cpu import background_load
 from .lean_publisher import publish_lean
 from .publisher import Publisher, publish_paho
@@ -57,6 +61,7 @@ FULL = {
     "onboarding_devices": 5_000, "throttled_devices": 20, "cli_lines": 1_000,
     "parking_bays": 10_000, "parking_seconds": 10.0, "parking_trials": 50,
     "alerts_leaks": 150, "alerts_rules": 1_000, "alerts_events": 10_000,
+    "dashboard_rooms": 60, "dashboard_repeats": 50,
 }  # fmt: skip
 PUBLISHERS: dict[str, Publisher] = {"lean": publish_lean, "paho": publish_paho}
 QUICK = {
@@ -64,9 +69,10 @@ QUICK = {
     "onboarding_devices": 500, "throttled_devices": 10, "cli_lines": 100,
     "parking_bays": 1_000, "parking_seconds": 2.0, "parking_trials": 10,
     "alerts_leaks": 20, "alerts_rules": 1_000, "alerts_events": 1_000,
+    "dashboard_rooms": 10, "dashboard_repeats": 10,
 }  # fmt: skip
 #: Phases `--only` can run alone (each on a database of its own).
-ALONE = ("alerts",)
+ALONE = ("alerts", "dashboard")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -106,6 +112,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="phase 7: rules for the evaluation rate [1000]")  # fmt: skip
     parser.add_argument("--alerts-events", type=int,
                         help="phase 7: events of the ingest stream evaluated [10000]")  # fmt: skip
+    parser.add_argument("--dashboard-rooms", type=int,
+                        help="phase 8: rooms with a year of 10-minute readings [60]")  # fmt: skip
+    parser.add_argument("--dashboard-repeats", type=int,
+                        help="phase 8: draws timed per measure [50]")  # fmt: skip
     parser.add_argument("--only", choices=ALONE, help="run this phase alone")
     parser.add_argument("--keep", action="store_true", help="keep the data directory")
     parser.add_argument(
@@ -192,14 +202,20 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         results["versions"] = svc.versions()
         if args.only is None:
             ingest_phases(args, svc, workdir, results)
-        step(
-            f"7. alerts: {args.alerts_leaks} leaks → incident → e-mail; "
-            f"{args.alerts_rules:,} rules over {args.alerts_events:,} events"
-        )
-        results["alerts"] = alerts.run(
-            svc, leaks=args.alerts_leaks, devices=args.devices, events=args.alerts_events,
-            rules=args.alerts_rules, step=step,
-        )  # fmt: skip
+        if args.only in (None, "alerts"):
+            step(
+                f"7. alerts: {args.alerts_leaks} leaks → incident → e-mail; "
+                f"{args.alerts_rules:,} rules over {args.alerts_events:,} events"
+            )
+            results["alerts"] = alerts.run(
+                svc, leaks=args.alerts_leaks, devices=args.devices, events=args.alerts_events,
+                rules=args.alerts_rules, step=step,
+            )  # fmt: skip
+        if args.only in (None, "dashboard"):
+            step(f"8. dashboards: {args.dashboard_rooms} rooms, a year of 10-minute readings")
+            results["dashboard"] = dashboard.run(
+                svc, rooms=args.dashboard_rooms, repeats=args.dashboard_repeats, step=step
+            )
     return results
 
 

@@ -63,7 +63,8 @@ def _shares(phase: dict[str, Any]) -> str:
 def rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
     """(measure, value, target or baseline) lines of the table."""
     lines = ingest_rows(results) if "throughput" in results else []
-    return lines + (alerts_rows(results["alerts"]) if "alerts" in results else [])
+    lines += alerts_rows(results["alerts"]) if "alerts" in results else []
+    return lines + (dashboard_rows(results["dashboard"]) if "dashboard" in results else [])
 
 
 def ingest_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
@@ -287,6 +288,24 @@ def alerts_rows(al: dict[str, Any]) -> list[tuple[str, str, str]]:
         ("   ... and every uplink evaluated by the engine (its own thread)",
          _rate(engine["evaluated_uplinks_per_s"]),
          f"the engine finished {engine['engine_lag_s']:.1f} s after ingest"),
+    ]  # fmt: skip
+
+
+def dashboard_rows(db: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """Phase 8's lines: the dashboards' data on a year of readings, rollups against raw."""
+    series, raw = db["series_31d_rollup_s"], db["series_31d_raw_s"]
+    year, year_raw = db["year_rollup_s"], db["year_raw_s"]
+    return [
+        (f"8. dashboards, {db['rooms']} rooms × a year: air series, 31 days: p50 / p99",
+         _pair_ms(series), f"baseline from raw readings: {_pair_ms(raw)}"),
+        ("   one room's year of hourly means: p50 / p99", _pair_ms(year),
+         f"baseline from raw readings: {_pair_ms(year_raw)}"),
+        ("   a building's room × hour heatmap, 31 days: p50 / p99",
+         _pair_ms(db["heatmap_31d_s"]), "20 rooms, from the rollups"),
+        ("   overview page data: p50 / p99", _pair_ms(db["overview_s"]),
+         "device counts, incidents, stuffy rooms, leaks"),
+        ("   a year rolled up once (backfill)", _ms(db["rollup_year_s"]),
+         f"{db['readings']:,} readings; COPY took {_ms(db['copy_s'])}"),
     ]  # fmt: skip
 
 

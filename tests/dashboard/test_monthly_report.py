@@ -50,8 +50,11 @@ def town(conn: psycopg.Connection, settings: Settings) -> dict[str, object]:
     incidents.open_incident(conn, SYSTEM, tenant, title="Fuite chaufferie",
                             incident_class="bloquant", source="user",
                             opened_at=OCTOBER)  # fmt: skip
-    for email, role in (("services-techniques@annecy.fr", "facility_manager"),
-                        ("dgs@annecy.fr", "tenant_admin"), ("elu@annecy.fr", "viewer")):
+    for email, role in (
+        ("services-techniques@annecy.fr", "facility_manager"),
+        ("dgs@annecy.fr", "tenant_admin"),
+        ("elu@annecy.fr", "viewer"),
+    ):
         add_user(conn, tenant_id=tenant, email=email, roles=[role])  # fmt: skip
     conn.commit()
     return {"tenant": tenant, "co2": co2}
