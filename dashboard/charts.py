@@ -122,6 +122,11 @@ def styled(figure: go.Figure) -> go.Figure:
     return figure
 
 
+def card(title: str, *children: Any, wide: bool = False) -> html.Section:
+    """A titled block of the page (`wide`: across both columns on a laptop)."""
+    return html.Section([html.H2(title), *children], className="card wide" if wide else "card")
+
+
 def table(
     table_id: str,
     columns: Sequence[tuple[str, str]],

@@ -18,12 +18,12 @@ from zoneinfo import ZoneInfo
 import dash
 import plotly.graph_objects as go
 import psycopg
-from dash import html
 from dash.dash_table.DataTable import DataTable
 
 from .. import repository
 from ..charts import (
     Dataset,
+    card,
     chart,
     empty_figure,
     local_time,
@@ -201,36 +201,18 @@ def layout(conn: psycopg.Connection, strings: Strings, lang: Language) -> list[A
         page_store(lang),
         chart("fleet-status", strings["fleet_status"], strings),
         chart("fleet-battery", strings["battery_distribution"], strings),
-        html.Section(
-            [html.H2(strings["low_battery"]), table("fleet-low-table", columns, low, strings)],
-            className="card",
-        ),
-        html.Section(
-            [
-                html.H2(strings["silent_list"]),
-                table("fleet-silent-table", columns, silent, strings),
-            ],
-            className="card",
-        ),
-        html.Section(
-            [html.H2(strings["all_devices"]), table("fleet-table", columns, rows, strings)],
-            className="card wide",
-        ),
+        card(strings["low_battery"], table("fleet-low-table", columns, low, strings)),
+        card(strings["silent_list"], table("fleet-silent-table", columns, silent, strings)),
+        card(strings["all_devices"], table("fleet-table", columns, rows, strings), wide=True),
         chart("fleet-radio-devices", strings["radio_devices"], strings),
         chart("fleet-radio-gateways", strings["radio_gateways"], strings),
-        html.Section(
-            [
-                html.H2(strings["radio_devices"]),
-                _radio_table("fleet-radio-device-table", radio_devices(conn), strings),
-            ],
-            className="card",
+        card(
+            strings["radio_devices"],
+            _radio_table("fleet-radio-device-table", radio_devices(conn), strings),
         ),
-        html.Section(
-            [
-                html.H2(strings["radio_gateways"]),
-                _radio_table("fleet-radio-gateway-table", radio_gateways(conn), strings),
-            ],
-            className="card",
+        card(
+            strings["radio_gateways"],
+            _radio_table("fleet-radio-gateway-table", radio_gateways(conn), strings),
         ),
     ]
 

@@ -18,6 +18,7 @@ from parking import feed
 from .. import repository
 from ..charts import (
     Dataset,
+    card,
     chart,
     empty_figure,
     local_time,
@@ -258,23 +259,20 @@ def layout(conn: psycopg.Connection, strings: Strings, lang: Language) -> list[A
             ],
             className="card",
         ),
-        html.Section(
-            [
-                html.H2(strings["leaks"]),
-                html.P(strings["none_leaks"]) if not leaks else None,
-                table(
-                    "overview-leak-table",
-                    [
-                        ("site", strings["site"]),
-                        ("device", strings["name"]),
-                        ("since", strings["since"]),
-                        ("incident", strings["incident"]),
-                    ],
-                    leaks,
-                    strings,
-                ),
-            ],
-            className="card",
+        card(
+            strings["leaks"],
+            html.P(strings["none_leaks"]) if not leaks else None,
+            table(
+                "overview-leak-table",
+                [
+                    ("site", strings["site"]),
+                    ("device", strings["name"]),
+                    ("since", strings["since"]),
+                    ("incident", strings["incident"]),
+                ],
+                leaks,
+                strings,
+            ),
         ),
     ]
 

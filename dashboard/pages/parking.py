@@ -30,6 +30,7 @@ from ..access import tenant_data
 from ..charts import (
     LANG,
     Dataset,
+    card,
     chart,
     empty_figure,
     local_time,
@@ -261,24 +262,21 @@ def layout(conn: psycopg.Connection, strings: Strings, lang: Language) -> list[A
         chart("parking-heatmap", strings["parking_heatmap"], strings),
         chart("parking-trend", strings["parking_trend"], strings),
         chart("parking-revenue", strings["parking_revenue"], strings),
-        html.Section(
-            [
-                html.H2(strings["stale_zones"]),
-                html.P(strings["none_stale"]) if not stale else None,
-                table(
-                    "parking-stale-table",
-                    [
-                        ("zone", strings["zone"]),
-                        ("name", strings["name"]),
-                        ("last_payment", strings["last_payment"]),
-                        ("idle_hours", strings["idle_hours"]),
-                        ("flag", strings["flag"]),
-                    ],
-                    stale,
-                    strings,
-                ),
-            ],
-            className="card",
+        card(
+            strings["stale_zones"],
+            html.P(strings["none_stale"]) if not stale else None,
+            table(
+                "parking-stale-table",
+                [
+                    ("zone", strings["zone"]),
+                    ("name", strings["name"]),
+                    ("last_payment", strings["last_payment"]),
+                    ("idle_hours", strings["idle_hours"]),
+                    ("flag", strings["flag"]),
+                ],
+                stale,
+                strings,
+            ),
         ),
     ]
 

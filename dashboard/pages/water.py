@@ -26,6 +26,7 @@ from alerts import incidents, rule_service
 from .. import repository
 from ..charts import (
     Dataset,
+    card,
     chart,
     empty_figure,
     local_time,
@@ -177,10 +178,6 @@ def _linked(data_table: DataTable, *keys: str) -> DataTable:
     return data_table
 
 
-def _card(title: str, content: Any, wide: bool = False) -> html.Section:
-    return html.Section([html.H2(title), content], className="card wide" if wide else "card")
-
-
 def _sensor_table(
     sensors: list[repository.LeakSensor], strings: Strings, zone: ZoneInfo
 ) -> DataTable:
@@ -268,14 +265,14 @@ def layout(conn: psycopg.Connection, strings: Strings, lang: Language) -> list[A
     return [
         page_store(lang),
         chart("water-map", strings["water_map"], strings),
-        _card(strings["water_sensors"], _sensor_table(sensors, strings, zone)),
+        card(strings["water_sensors"], _sensor_table(sensors, strings, zone)),
         html.Section(
             [html.Label(strings["water_sensor_pick"], htmlFor="water-device"), picker],
             className="card wide",
         ),
         chart("water-events", strings["water_events_chart"], strings),
-        _card(strings["water_history"], _history_table(conn, strings, zone), wide=True),
-        _card(strings["water_incidents"], _incident_table(conn, strings, zone), wide=True),
+        card(strings["water_history"], _history_table(conn, strings, zone), wide=True),
+        card(strings["water_incidents"], _incident_table(conn, strings, zone), wide=True),
     ]
 
 
