@@ -21,6 +21,7 @@ MODULE = Module(
         "core.identity.cli:user",
         "core.identity.cli:apikey",
         "core.serve:serve",
+        "core.serve:scheduler_command",
         "core.demo:demo",
         "core.demo:seed",
     ),

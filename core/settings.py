@@ -94,6 +94,9 @@ class Settings(BaseSettings):
         6, ge=0, le=23, description="local hour after which yesterday's reports are e-mailed"
     )
 
+    scheduler: bool = Field(
+        True, description="serve runs the scheduled jobs; off when `civicsense scheduler` does"
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"
