@@ -30,7 +30,7 @@ from .simulator import (
 )
 from .simulator.events import Clock
 from .simulator.sensors import PARIS
-from .worker import start_worker
+from .worker import Worker, start_worker
 
 if TYPE_CHECKING:
     from .simulator.payments import WebhookTarget
@@ -91,14 +91,17 @@ def ingest(
     worker = start_worker(settings, client_id=client_id or None)
     click.echo(f"ingesting from {worker.source.topic} as {worker.source.client_id}", err=True)
     while not stop.wait(30):
-        stats = worker.pipeline.stats
-        click.echo(
-            f"uplinks={stats.uplinks} events={stats.events} readings={stats.readings} "
-            f"duplicates={stats.duplicates} rejects={dict(stats.rejects)}",
-            err=True,
-        )
+        click.echo(_stats_line(worker), err=True)
     worker.stop()
-    click.echo("ingest stopped", err=True)
+    click.echo(f"ingest stopped: {_stats_line(worker)}", err=True)
+
+
+def _stats_line(worker: Worker) -> str:
+    stats = worker.pipeline.stats
+    return (
+        f"uplinks={stats.uplinks} events={stats.events} readings={stats.readings} "
+        f"duplicates={stats.duplicates} rejects={dict(stats.rejects)}"
+    )
 
 
 def _town_time(text: str) -> datetime:

@@ -1,4 +1,5 @@
-"""Fault tests: a worker killed mid-stream, the database unreachable mid-stream.
+"""Fault tests: a worker killed mid-stream (alone, or one of two sharing a subscription),
+the database unreachable mid-stream.
 
 Both must end with every event stored once: nothing lost, nothing duplicated.
 """
@@ -6,6 +7,7 @@ Both must end with every event stored once: nothing lost, nothing duplicated.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -55,7 +57,9 @@ class Publisher(threading.Thread):
 class WorkerProcess:
     """`civicsense ingest` as a real process."""
 
-    def __init__(self, settings: Settings, client_id: str, log: Path) -> None:
+    def __init__(
+        self, settings: Settings, client_id: str, log: Path, shared_group: str = ""
+    ) -> None:
         env = {
             **os.environ,
             "CIVICSENSE_DATABASE_URL": settings.database_url,
@@ -67,7 +71,10 @@ class WorkerProcess:
         self.log = log
         with log.open("ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "core", "ingest", "--client-id", client_id],
+                [
+                    *(sys.executable, "-m", "core", "ingest", "--client-id", client_id),
+                    *(("--shared-group", shared_group) if shared_group else ()),
+                ],
                 env=env,
                 stdout=out,
                 stderr=out,
@@ -133,6 +140,42 @@ def test_worker_killed_mid_stream_loses_and_duplicates_nothing(
         assert stored(database_url) == target
     finally:
         worker.stop()
+
+
+def test_one_of_two_shared_workers_killed_mid_stream_loses_and_duplicates_nothing(
+    fault_settings: Settings, stream: tuple, database_url: str, tmp_path: Path
+) -> None:
+    """Two `civicsense ingest` processes on one MQTT 5 shared subscription, as docker/ runs
+    them; one is SIGKILLed mid-stream: the other keeps storing, and the killed one, restarted
+    under its client id, gets back its session's unacknowledged messages."""
+    messages, expected = stream
+    group = f"g{os.getpid()}"
+    ids = [f"shared-kill-{os.getpid()}-{i}" for i in range(2)]
+    logs = [tmp_path / f"worker-{i}.log" for i in range(2)]
+    workers = [WorkerProcess(fault_settings, ids[i], logs[i], group) for i in range(2)]
+    try:
+        for worker in workers:
+            worker.wait_subscribed()
+        publisher = Publisher(fault_settings.mqtt_url, messages, rate=800)
+        publisher.start()
+        wait_until(lambda: uplink_count(database_url) > 1000, timeout=60)
+        workers[1].kill()
+        at_kill = uplink_count(database_url)
+        wait_until(lambda: uplink_count(database_url) > at_kill + 500, timeout=60)
+        workers[1] = WorkerProcess(fault_settings, ids[1], logs[1], group)
+        workers[1].wait_subscribed(times=2)
+        publisher.join(120)
+        assert publisher.error is None
+        target = expected_counts(expected)
+        wait_until(lambda: stored(database_url)["uplinks"] >= target["uplinks"], timeout=120)
+        for worker in workers:
+            worker.stop()
+        assert stored(database_url) == target
+        shares = [re.findall(r"ingest stopped: uplinks=(\d+)", log.read_text()) for log in logs]
+        assert all(int(share[-1]) > 0 for share in shares), f"both took a share: {shares}"
+    finally:
+        for worker in workers:
+            worker.stop()
 
 
 def test_database_unreachable_for_30s_loses_and_duplicates_nothing(
