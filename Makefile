@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: demo test bench lint format venv system-deps clean
+.PHONY: demo test bench soak lint format venv system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ test: venv system-deps
 
 bench: venv system-deps
 	PYTHONPATH=. $(BIN)/python -m bench
+
+## 20,000 simulated sensors for 10 minutes through two ingest workers: no loss, flat memory,
+## lag under 1 s (bench/soak.py; figures in docs/benchmarks.md)
+soak: venv system-deps
+	PYTHONPATH=. $(BIN)/python -m bench.soak --json var/soak.json
 
 lint: venv
 	$(BIN)/ruff check .

@@ -123,7 +123,8 @@ def running(data_dir: Path, **knobs: object) -> Iterator[Services]:
                 data_dir=str(data_dir),
                 **knobs,  # type: ignore[arg-type]
             )
-            migrate.upgrade(settings, postgres.url)
+            with contextlib.redirect_stdout(io.StringIO()):  # yoyo prints its SELECTs
+                migrate.upgrade(settings, postgres.url)
             yield Services(postgres, broker, settings)
         finally:
             broker.stop()
