@@ -1,0 +1,1 @@
+"""Reversibility: a tenant's complete data exported as documented CSV files, and imported back."""
