@@ -63,6 +63,22 @@ def user_create(
     click.echo(f"created user {created['email']} (id {created['id']}, {', '.join(roles)})")
 
 
+@user.command("set-password")
+@click.argument("email")
+@click.option("--password-stdin", is_flag=True, required=True,
+              help="Read the new password from standard input (first line).")  # fmt: skip
+@click.pass_obj
+def user_set_password(settings: Settings, email: str, password_stdin: bool) -> None:
+    """Set a user's password (after `civicsense import`, or a lost one); their sessions end."""
+    password = sys.stdin.readline().rstrip("\r\n") if password_stdin else ""
+    with psycopg.connect(require_database(settings)) as conn:
+        try:
+            service.set_password(conn, cli_actor(), email, password)
+        except service.IdentityError as exc:
+            raise click.ClickException(exc.detail) from None
+    click.echo(f"password set for {email}; their sessions and tokens ended")
+
+
 @click.group()
 def apikey() -> None:
     """API keys for integrations."""

@@ -95,7 +95,7 @@ def set_grants(
 
 _SETTABLE = frozenset({
     "display_name", "active", "password_hash", "password_changed_at", "totp_secret",
-    "totp_pending", "totp_last_step", "recovery_codes",
+    "totp_pending", "totp_last_step", "recovery_codes", "failed_logins", "locked_until",
 })  # fmt: skip
 
 

@@ -305,6 +305,24 @@ def change_password(conn: psycopg.Connection, principal: Principal, change: Pass
     audit.record(conn, principal.actor(), "auth.password", target=user["email"])
 
 
+def set_password(conn: psycopg.Connection, actor: audit.Actor, email: str, password: str) -> None:
+    """The operator sets a user's password (a user imported from another instance, a lost
+    password); the user's sessions and tokens end, and a lockout is lifted."""
+    user = repository.user_by_email(conn, email.strip().lower())
+    if user is None:
+        raise IdentityError(404, f"no user {email}")
+    try:
+        passwords.check_policy(password, email=user["email"])
+    except passwords.WeakPassword as exc:
+        raise IdentityError(422, str(exc)) from None
+    repository.update_user(
+        conn, user["id"], password_hash=passwords.hash_password(password),
+        password_changed_at=_now(), failed_logins=0, locked_until=None,
+    )  # fmt: skip
+    repository.revoke_user_sessions(conn, user["id"])
+    audit.record(conn, actor, "auth.password.set", target=user["email"])
+
+
 # users
 
 

@@ -95,6 +95,31 @@ def test_user_create_reads_the_password_from_stdin(
         assert login.status_code == 200
 
 
+def test_user_set_password_lets_the_user_in_with_the_new_password_only(
+    run: Any, conn: psycopg.Connection, settings: Settings
+) -> None:
+    assert run("tenant", "create", "lyon", "--name", "Lyon").exit_code == 0
+    assert run("user", "create", "a@lyon.fr", "--tenant", "lyon", "--role", "viewer",
+               "--password-stdin", stdin=PASSWORD + "\n").exit_code == 0  # fmt: skip
+    new = "another long passphrase 42"
+    assert run("user", "set-password", "nobody@lyon.fr", "--password-stdin",
+               stdin=new + "\n").exit_code != 0  # fmt: skip
+    weak = run("user", "set-password", "a@lyon.fr", "--password-stdin", stdin="short\n")
+    assert weak.exit_code != 0 and "12 characters" in weak.output
+    done = run("user", "set-password", "A@Lyon.fr", "--password-stdin", stdin=new + "\n")
+    assert done.exit_code == 0, done.output
+    assert new not in done.output
+    with TestClient(create_app(settings)) as client:
+        for password, status in ((PASSWORD, 401), (new, 200)):
+            login = client.post(
+                "/api/v1/auth/token", data={"username": "a@lyon.fr", "password": password}
+            )
+            assert login.status_code == status
+    assert conn.execute(
+        "SELECT actor_kind, target FROM audit_log WHERE action = 'auth.password.set'"
+    ).fetchall() == [("cli", "a@lyon.fr")]
+
+
 def test_apikey_create_prints_the_key_once_and_stores_a_hash(
     run: Any, conn: psycopg.Connection, settings: Settings
 ) -> None:
