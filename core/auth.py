@@ -23,7 +23,7 @@ def require_ingest_token(
 ) -> None:
     """Dependency: the request carries the HTTP-integration token (set in ChirpStack)."""
     expected = request.app.state.settings.http_ingest_token
-    if expected is None:
+    if expected is None or not expected.get_secret_value():  # empty: unset, never "no token"
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE, "set CIVICSENSE_HTTP_INGEST_TOKEN first"
         )

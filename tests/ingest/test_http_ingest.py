@@ -444,6 +444,18 @@ def test_only_the_configured_ingest_token_opens_the_route(
     assert sum(_counts(conn).values()) > 0
 
 
+def test_an_empty_ingest_token_closes_the_route_instead_of_opening_it(
+    settings: Settings, conn: psycopg.Connection, events: dict[str, dict[str, bytes]]
+) -> None:
+    """CIVICSENSE_HTTP_INGEST_TOKEN= (set but empty) must not mean "no token needed"."""
+    empty = settings.model_copy(update={"http_ingest_token": SecretStr("")})
+    with TestClient(create_app(empty)) as client:
+        response = client.post(URL, params={"event": "up"}, content=events[EM300]["json"],
+                               headers=JSON)  # fmt: skip
+        assert response.status_code == 503
+    assert _counts(conn) == dict.fromkeys(TABLES, 0)
+
+
 @pytest.mark.parametrize(
     "params",
     [
