@@ -24,11 +24,18 @@ MODULE = Module(
         "core.serve:scheduler_command",
         "core.demo:demo",
         "core.demo:seed",
+        "core.portability.cli:export_command",
+        "core.portability.cli:import_command",
+        "core.backup:backup",
+        "core.backup:restore",
+        "core.privacy.cli:privacy",
     ),
     jobs=(
         Job("timeseries.maintain", "core.jobs:maintain_timeseries", 6 * 3600),
         Job("readings_hourly.recent", "core.jobs:rollup_recent_readings", 5 * 60),
         Job("readings_hourly.late", "core.jobs:rollup_late_readings", 24 * 3600),
+        Job("privacy.retention", "core.privacy.retention:run_job", 24 * 3600),
     ),
     migrations=True,
+    privacy="core.privacy.identity:PRIVACY",
 )

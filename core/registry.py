@@ -51,6 +51,7 @@ class Module:
     demo_seed: str | None = None
     demo_services: tuple[str, ...] = ()
     migrations: bool = False
+    privacy: str | None = None  # a `core.privacy.Privacy`: its processings and subject data
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -6,7 +6,7 @@ from functools import lru_cache
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -25,6 +25,19 @@ class Settings(BaseSettings):
     raw_retention_days: int = Field(730, ge=1, description="raw uplinks kept this long")
     readings_retention_days: int = Field(1825, ge=1, description="readings kept this long")
     compress_after_days: int = Field(14, ge=1, description="TimescaleDB compression age")
+    # Personal data (docs/privacy.md). Plates: the CNIL (stationnement payant, 2017) asks
+    # that a plate be kept only until payment is reconciled or the FPS procedure started;
+    # 90 days covers the FPS's 3-month payment period, in which a session or a check is
+    # the evidence of a RAPO. A town that needs longer (contentious FPS) changes it.
+    plate_retention_days: int = Field(
+        90, ge=1, description="plates kept in clear this long, then pseudonymised"
+    )
+    sessions_retention_days: int = Field(
+        2190, ge=1, description="payment sessions and enforcement actions kept (accounts)"
+    )
+    audit_retention_days: int = Field(
+        365, ge=1, description="audit trail kept this long (CNIL logging: 6 months to 1 year)"
+    )
 
     mqtt_topic: str = "application/+/device/+/event/+"
     mqtt_client_id: str = ""
@@ -100,6 +113,45 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="text: lines for a terminal; json: one JSON object per line (time, level,"
+        " logger, message, request_id, event_id) for a deployment's log collector",
+    )
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="bearer token Prometheus sends to GET /metrics of the web app; empty:"
+        " /metrics answers 404",
+    )
+    metrics_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="serve, ingest and scheduler also expose their metrics, unauthenticated,"
+        " on http://METRICS_HOST:METRICS_PORT/metrics (a private network only); empty: off",
+    )
+    metrics_host: str = Field(
+        "127.0.0.1", description="address of the metrics port (0.0.0.0: every interface)"
+    )
+
+    @field_validator(
+        "http_ingest_token", "secret_key", "chirpstack_api_token", "smtp_url", "metrics_token",
+        mode="before",
+    )  # fmt: skip
+    @classmethod
+    def _empty_secret_is_unset(cls, value: object) -> object:
+        """`CIVICSENSE_X=` in an .env file means "not set", never "the empty secret"."""
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _retentions_nest(self) -> Settings:
+        if self.plate_retention_days > self.sessions_retention_days:
+            raise ValueError(
+                f"plate_retention_days ({self.plate_retention_days}) must not exceed "
+                f"sessions_retention_days ({self.sessions_retention_days}): a plate is "
+                "pseudonymised within its session's life"
+            )
+        return self
 
 
 def redact_url(url: str) -> str:

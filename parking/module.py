@@ -18,4 +18,5 @@ MODULE = Module(
     demo_seed="parking.demo:seed",
     demo_services=("parking.demo:services",),
     migrations=True,
+    privacy="parking.privacy:PRIVACY",
 )
