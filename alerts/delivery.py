@@ -35,7 +35,7 @@ import psycopg
 from fastapi import FastAPI
 from psycopg.rows import dict_row
 
-from core import crypto, signatures
+from core import crypto, metrics, signatures
 from core.mail import Smtp, text_message
 from core.settings import Settings
 
@@ -173,6 +173,7 @@ def _deliver(conn: psycopg.Connection, settings: Settings, limit: int, now: date
                 _settle_failure(conn, row, exc, moment)
             else:
                 conn.execute(_SENT, (row["id"], row["attempts"]))
+                metrics.NOTIFICATION_DELIVERIES.labels(row["channel"], "delivered").inc()
                 sent += 1
     return sent
 
@@ -186,6 +187,8 @@ def _settle_failure(
     status = "failed" if final else "pending"
     retry_at = moment if final else moment + backoff(row["attempts"])
     conn.execute(_FAILED, (status, retry_at, error, row["id"], row["attempts"]))
+    outcome = "failed" if final else "retried"
+    metrics.NOTIFICATION_DELIVERIES.labels(row["channel"], outcome).inc()
     log.warning("notification %s (%s) attempt %d: %s%s", row["id"], row["channel"],
                 row["attempts"], error, "; given up" if final else "")  # fmt: skip
 

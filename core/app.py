@@ -10,8 +10,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from . import metrics
 from .db import open_pool
 from .identity.service import IdentityError
+from .logs import RequestIdMiddleware
 from .registry import modules, resolve
 from .settings import Settings, get_settings
 
@@ -48,6 +50,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
+    app.add_middleware(metrics.HttpMetrics)
+    app.add_middleware(RequestIdMiddleware)  # outermost: the id covers the whole request
+    app.include_router(metrics.router)  # /metrics: Prometheus' convention, outside /api/v1
     for module in installed:
         for target in module.routers:
             app.include_router(resolve(target), prefix=API_PREFIX)

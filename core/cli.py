@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import logging
-import sys
 import warnings
 
 import click
 
+from . import logs
 from .registry import modules, resolve
 from .settings import Settings
 
@@ -19,16 +18,10 @@ from .settings import Settings
 @click.pass_context
 def cli(ctx: click.Context, database_url: str | None, mqtt_url: str | None, log_level: str) -> None:
     """civicsense: LoRaWAN sensors of a town, from ChirpStack to PostgreSQL and beyond."""
-    logging.basicConfig(
-        level=log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    for chatty in ("yoyo", "apscheduler"):
-        logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
     warnings.filterwarnings("ignore", module="platformdirs")
     overrides = {k: v for k, v in (("database_url", database_url), ("mqtt_url", mqtt_url)) if v}
     ctx.obj = Settings(**overrides)  # type: ignore[arg-type]
+    logs.configure(log_level, ctx.obj.log_format)
 
 
 def require_database(settings: Settings) -> str:

@@ -9,7 +9,7 @@ import threading
 import click
 import uvicorn
 
-from . import scheduler
+from . import metrics, scheduler
 from .app import create_app
 from .cli import require_database
 from .settings import Settings
@@ -17,6 +17,7 @@ from .settings import Settings
 
 def run_server(settings: Settings) -> None:
     """Serve the app until interrupted; the scheduler runs alongside unless disabled."""
+    metrics.start_exporter(settings)
     jobs = scheduler.start(settings) if settings.scheduler else None
     try:
         uvicorn.run(
@@ -24,6 +25,7 @@ def run_server(settings: Settings) -> None:
             host=settings.host,
             port=settings.port,
             log_level=settings.log_level.lower(),
+            log_config=None,  # uvicorn's records go through ours (core.logs: text or JSON)
         )
     finally:
         if jobs is not None:
@@ -58,6 +60,7 @@ def scheduler_command(settings: Settings) -> None:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
+    metrics.start_exporter(settings)
     jobs = scheduler.start(settings)
     click.echo(f"scheduler running {len(scheduler.installed_jobs())} jobs")
     try:

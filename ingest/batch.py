@@ -7,6 +7,7 @@ nothing raises on bad input: every message ends as rows, a reject, or "ignored".
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -20,6 +21,8 @@ from devices.lookup import DeviceRef
 
 from . import chirpstack
 from .events import StoredReading, StoredUplink
+
+log = logging.getLogger("civicsense.ingest")
 
 Resolver = Callable[[Iterable[str]], Mapping[str, DeviceRef]]
 
@@ -75,7 +78,11 @@ class Batch:
         dev_eui: str | None = None,
         tenant_id: int | None = None,
     ) -> None:
-        """Record a reject; `key` (the event's id) makes redeliveries land once."""
+        """Record a reject; `key` (the event's id) makes redeliveries land once.
+
+        Logged at DEBUG only: rejects are kept in ingest_rejects and counted in the
+        metrics, and a stream of them would flood the log at INFO."""
+        log.debug("rejected (%s): %s", reason, detail, extra={"event_id": key} if key else None)
         basis = f"{reason}|{key}" if key else f"{reason}|{message.topic}|"
         fingerprint = hashlib.sha256(basis.encode() + (b"" if key else message.payload)).digest()
         self.rejects.append(

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, TypeVar
 import click
 from click.core import ParameterSource
 
+from core import metrics
 from core.cli import require_database
 from core.settings import Settings
 
@@ -88,6 +89,7 @@ def ingest(
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
+    metrics.start_exporter(settings)
     worker = start_worker(settings, client_id=client_id or None)
     click.echo(f"ingesting from {worker.source.topic} as {worker.source.client_id}", err=True)
     while not stop.wait(30):

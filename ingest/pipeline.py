@@ -20,7 +20,7 @@ from typing import Any
 import psycopg
 from tenacity import Retrying, retry_if_exception_type, stop_any, wait_exponential
 
-from core import registry
+from core import metrics, registry
 from core.events import EventBus
 from core.settings import Settings
 from devices.lookup import DeviceCache, DeviceRef
@@ -70,6 +70,7 @@ class Pipeline:
         self.devices = device_cache or DeviceCache()
         self.stats = Stats()
         self.keep_latencies = keep_latencies
+        self._settled = 0  # messages whose batch committed
         self._queue: queue.SimpleQueue[Inbound] = queue.SimpleQueue()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -77,6 +78,7 @@ class Pipeline:
         self.idle = threading.Event()
         self.settings: Settings | None = None
         self._detach_subscribers: Callable[[], None] | None = None
+        metrics.watch_queue(self)
 
     @classmethod
     def from_settings(cls, settings: Settings, bus: EventBus, **options: Any) -> Pipeline:
@@ -98,6 +100,10 @@ class Pipeline:
         self.stats.received += 1
         self.idle.clear()
         self._queue.put(message)
+
+    def queue_depth(self) -> int:
+        """Messages received and not yet committed (the metrics' queue depth)."""
+        return self.stats.received - self._settled
 
     def start(self) -> None:
         """Start the writer thread (and, when built from settings, the packages'
@@ -122,6 +128,7 @@ class Pipeline:
         while True:
             messages = self._collect()
             if messages:
+                metrics.INGEST_RECEIVED.inc(len(messages))
                 self._flush_until_done(messages)
             elif self._stopping.is_set():
                 return
@@ -188,6 +195,11 @@ class Pipeline:
         for ack in (m.ack for m in messages if m.ack is not None):
             ack()
         now = time.time()
+        self._settled += len(messages)
+        metrics.INGEST_BATCH_SIZE.observe(len(messages))
+        metrics.INGEST_LAG.observe_many(
+            max(0.0, now - uplink.time.timestamp()) for item in written for uplink in item.uplinks
+        )
         if self.keep_latencies:
             self.stats.latencies.extend(now - m.received_at.timestamp() for m in messages)
         for item in written:
@@ -204,6 +216,9 @@ class Pipeline:
             raise
         except Exception as exc:
             if len(messages) == 1:
+                event_id = _event_id(batch)
+                log.warning("event stored as a reject, the database refused it: %s", exc,
+                            extra={"event_id": event_id} if event_id else None)  # fmt: skip
                 return [self._write(conn, _storage_reject(messages[0], exc))]
             log.warning("batch failed (%s); writing its messages one by one", exc)
             return [w for m in messages for w in self._write_all([m])]
@@ -218,6 +233,13 @@ class Pipeline:
         stats.duplicates += written.duplicates
         stats.ignored += batch.ignored
         stats.rejects.update(batch.reject_reasons)
+        metrics.INGEST_UPLINKS_STORED.inc(len(written.uplinks))
+        metrics.INGEST_EVENTS_STORED.inc(written.events)
+        metrics.INGEST_READINGS_STORED.inc(len(written.readings))
+        metrics.INGEST_DUPLICATES.inc(written.duplicates)
+        metrics.INGEST_IGNORED.inc(batch.ignored)
+        for reason, count in batch.reject_reasons.items():
+            metrics.INGEST_REJECTED.labels(reason).inc(count)
         return written
 
     def _publish(self, written: store.Written) -> None:
@@ -233,6 +255,13 @@ class Pipeline:
             if self._queue.empty() and self.idle.wait(0.05) and self._queue.empty():
                 return True
         return False
+
+
+def _event_id(batch: Batch) -> str | None:
+    """The id of the one event of `batch` (an uplink's deduplicationId), if it has one."""
+    if batch.uplink_facts:
+        return next(iter(batch.uplink_facts))
+    return f"{batch.events[0][4]}:{batch.events[0][5]}" if batch.events else None
 
 
 def _storage_reject(message: Inbound, exc: Exception) -> Batch:

@@ -11,7 +11,7 @@ import orjson
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 from pydantic import ValidationError
 
-from core import audit, crypto
+from core import audit, crypto, metrics
 from core.audit import Actor
 from core.identity.principal import Scope, client_address, scoped, tenant_connection
 from core.signatures import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
@@ -42,6 +42,12 @@ def _unprocessable(detail: object) -> HTTPException:
     return HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, detail)
 
 
+def _rejected(reason: str, error: HTTPException) -> HTTPException:
+    """`error`, counted in the webhook metrics under `reason` (a fixed word)."""
+    metrics.PAYMENT_WEBHOOKS_REJECTED.labels(reason).inc()
+    return error
+
+
 def _refuse(request: Request, actor: Actor, reason: str, code: int = 401) -> HTTPException:
     """Audit a refused webhook (its own transaction: the request fails) and answer it."""
     with request.app.state.privileged_pool.connection() as conn:
@@ -62,34 +68,39 @@ async def provider_event(
     body = await request.body()
     actor = Actor("system", f"provider:{provider}", source=client_address(request))
     if len(body) > MAX_EVENT_BYTES:
-        raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "event too large")
+        too_large = HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "event too large")
+        raise _rejected("too_large", too_large)
     try:
         slug = orjson.loads(body).get("tenant")
     except (orjson.JSONDecodeError, AttributeError):
-        raise _unprocessable("body must be a JSON object") from None
+        raise _rejected("invalid_json", _unprocessable("body must be a JSON object")) from None
     settings = request.app.state.settings
     with request.app.state.privileged_pool.connection() as conn:
         found = conn.execute(_SECRET, (str(slug), provider)).fetchone()
     if found is None:
-        raise _refuse(request, actor, "unknown provider for this tenant, or revoked")
+        refusal = _refuse(request, actor, "unknown provider for this tenant, or revoked")
+        raise _rejected("unknown_provider", refusal)
     tenant_id, secret = int(found[0]), crypto.decrypt(settings, bytes(found[1]))
     actor = Actor("system", f"provider:{provider}", tenant_id=tenant_id, source=actor.source)
     try:
         digest = verify(secret, request.headers.get(TIMESTAMP_HEADER),
                         request.headers.get(SIGNATURE_HEADER), body, time.time())  # fmt: skip
     except SignatureError as exc:
-        raise _refuse(request, actor, str(exc)) from None
+        raise _rejected("bad_signature", _refuse(request, actor, str(exc))) from None
     try:
         event = ProviderEvent.model_validate_json(body)
     except ValidationError as exc:
-        raise _unprocessable(exc.errors(include_url=False, include_context=False)) from None
+        errors = exc.errors(include_url=False, include_context=False)
+        raise _rejected("invalid_event", _unprocessable(errors)) from None
     with tenant_connection(request, tenant_id) as conn:
         try:
-            return intake.apply_provider_event(conn, tenant_id, provider, event, digest)
+            applied = intake.apply_provider_event(conn, tenant_id, provider, event, digest)
         except intake.Replayed as exc:
-            raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+            raise _rejected("replayed", HTTPException(status.HTTP_409_CONFLICT, str(exc))) from None
         except sessions.Refused as exc:
-            raise _unprocessable(str(exc)) from None
+            raise _rejected("refused", _unprocessable(str(exc))) from None
+    metrics.PAYMENT_WEBHOOKS_ACCEPTED.inc()
+    return applied
 
 
 @router.post("/sessions", response_model=SessionRead, status_code=201)

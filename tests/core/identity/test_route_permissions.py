@@ -15,6 +15,7 @@ import pyotp
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
+from pydantic import SecretStr
 
 from core import tenants
 from core.app import create_app
@@ -28,6 +29,7 @@ from tests.kit.identity import PASSWORD, add_api_key, add_user, bearer, enable_t
 
 DEV_EUI = "a840410000000001"
 ROLES = ["viewer", "facility_manager", "enforcement_agent", "technician", "buyer"]
+METRICS_TOKEN = "metrics-token-of-the-scraper"
 ADMINS = {"tenant_admin": "annecy", "platform_admin": None, "other_town_admin": "lyon"}
 _counter = itertools.count()
 
@@ -257,6 +259,7 @@ ROUTES = [
 # Routes whose answer does not follow the permission table; checked one by one below.
 SPECIAL = {
     ("GET", "/api/v1/health"),
+    ("GET", "/api/v1/ready"),  # unauthenticated readiness probe, tests/core/test_observability
     ("POST", "/api/v1/auth/token"),
     ("POST", "/api/v1/auth/refresh"),
     ("POST", "/api/v1/auth/session"),
@@ -298,6 +301,7 @@ def client(
 ) -> Iterator[TestClient]:
     roomy = settings.model_copy(update={
         "login_max_failures_per_source": 1000, "mqtt_url": broker.url,
+        "metrics_token": SecretStr(METRICS_TOKEN),
         "chirpstack_applications": {"annecy": "app-annecy", "lyon": "app-lyon"},
     })  # fmt: skip
     with TestClient(create_app(roomy)) as test_client:
@@ -549,6 +553,8 @@ def test_special_routes_for_every_caller(client: TestClient, callers: list[Calle
     for caller in callers:
         headers = caller.headers
         assert client.get("/api/v1/health", headers=headers).status_code == 200
+        ready = client.get("/api/v1/ready", headers=headers)  # the scheduler has not run here
+        assert (ready.status_code, ready.json()["detail"]) == (503, "not ready: scheduler")
         login = client.post("/api/v1/auth/token", data=bad_login, headers=headers)
         assert login.status_code == 401
         refresh = client.post("/api/v1/auth/refresh", json={"refresh_token": "x"}, headers=headers)
@@ -579,6 +585,16 @@ def test_special_routes_for_every_caller(client: TestClient, callers: list[Calle
             has_totp = caller.name in ADMINS
             assert enrol.status_code == (409 if has_totp else 200)
             assert logout.status_code == 204
+
+
+def test_metrics_open_to_the_metrics_token_only(client: TestClient, callers: list[Caller]) -> None:
+    """/metrics is outside the API (and its document): no user or API key opens it, and the
+    scraper's token opens nothing else."""
+    for caller in callers:
+        assert client.get("/metrics", headers=caller.headers).status_code == 401, caller.name
+    scraper = bearer(METRICS_TOKEN)
+    assert client.get("/metrics", headers=scraper).status_code == 200
+    assert client.get("/api/v1/auth/me", headers=scraper).status_code == 401
 
 
 def test_openapi_describes_the_security_schemes(client: TestClient) -> None:
