@@ -8,8 +8,13 @@ from .settings import Settings
 
 
 def maintain_timeseries(settings: Settings) -> None:
-    """Create partitions ahead and drop expired ones (native PostgreSQL only)."""
+    """Apply the retention settings, create partitions ahead and drop expired ones (the
+    last two on native PostgreSQL only: TimescaleDB runs its own policies)."""
     with connect(settings.database_url, autocommit=True) as conn:
+        timeseries.apply_retention(
+            conn,
+            {"raw": settings.raw_retention_days, "readings": settings.readings_retention_days},
+        )
         timeseries.maintain(conn, ahead=settings.partitions_ahead)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -266,6 +267,28 @@ def drop_expired_partitions(
     if dropped:
         log.info("dropped expired partitions %s", ", ".join(dropped))
     return dropped
+
+
+def apply_retention(conn: psycopg.Connection, days: Mapping[str, int]) -> list[str]:
+    """Bring each time table's retention to the setting of its kind (`days`: kind → days);
+    returns the tables changed. TimescaleDB's retention policy is replaced to match."""
+    changed = []
+    rows = conn.execute(
+        "SELECT name, engine, retention, retention_days FROM timeseries_tables ORDER BY name"
+    ).fetchall()
+    for name, engine, kind, current in rows:
+        wanted = days[kind]
+        if wanted == current:
+            continue
+        if engine == "timescaledb":
+            conn.execute("SELECT remove_retention_policy(%s, if_exists => true)", (name,))
+            conn.execute("SELECT add_retention_policy(%s, %s::interval)", (name, f"{wanted} days"))
+        conn.execute(
+            "UPDATE timeseries_tables SET retention_days = %s WHERE name = %s", (wanted, name)
+        )
+        log.info("retention of %s: %d → %d days", name, current, wanted)
+        changed.append(name)
+    return changed
 
 
 def maintain(conn: psycopg.Connection, *, ahead: int, now: datetime | None = None) -> None:

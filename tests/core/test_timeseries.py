@@ -14,7 +14,7 @@ import pytest
 from psycopg import sql
 from yoyo import read_migrations
 
-from core import migrate, timeseries
+from core import jobs, migrate, timeseries
 from core.settings import Settings
 
 ROOT = Path(__file__).parents[2]
@@ -118,12 +118,16 @@ def test_migrations_register_the_tables_with_their_retention(
     conn: psycopg.Connection, settings: Settings
 ) -> None:
     rows = conn.execute(
-        "SELECT name, time_column, interval_days, retention_days FROM timeseries_tables ORDER BY 1"
+        "SELECT name, time_column, interval_days, retention, retention_days"
+        " FROM timeseries_tables ORDER BY 1"
     ).fetchall()
+    interval, raw, readings = (
+        settings.chunk_interval_days, settings.raw_retention_days, settings.readings_retention_days
+    )  # fmt: skip
     assert rows == [
-        ("device_events", "time", settings.chunk_interval_days, settings.raw_retention_days),
-        ("readings", "time", settings.chunk_interval_days, settings.readings_retention_days),
-        ("uplinks", "time", settings.chunk_interval_days, settings.raw_retention_days),
+        ("device_events", "time", interval, "raw", raw),
+        ("readings", "time", interval, "readings", readings),
+        ("uplinks", "time", interval, "raw", raw),
     ]
 
 
@@ -282,6 +286,29 @@ def test_maintain_creates_ahead_and_applies_each_tables_retention(
         assert (f"{table}_{old_name}" in partitions) is (table == "readings"), table
     assert len(_where(conn, "readings")) == 1
     assert _where(conn, "uplinks") == [] and _where(conn, "device_events") == []
+
+
+def test_the_maintenance_job_applies_changed_retention_settings(
+    conn: psycopg.Connection, settings: Settings
+) -> None:
+    """A town that shortens CIVICSENSE_RAW_RETENTION_DAYS after install gets it applied."""
+    old = datetime.now(UTC) - timedelta(days=100)
+    for table in TIME_TABLES:
+        timeseries.ensure_partitions(conn, table, interval_days=7, ahead=0, now=old)
+        conn.execute(INSERTS[table], (old,))
+    conn.commit()
+    shorter = settings.model_copy(update={"raw_retention_days": 30})
+
+    jobs.maintain_timeseries(shorter)
+
+    assert conn.execute(
+        "SELECT name, retention_days FROM timeseries_tables ORDER BY 1"
+    ).fetchall() == [
+        ("device_events", 30), ("readings", settings.readings_retention_days), ("uplinks", 30)
+    ]  # fmt: skip
+    assert _where(conn, "uplinks") == [] and _where(conn, "device_events") == []
+    assert len(_where(conn, "readings")) == 1
+    assert timeseries.apply_retention(conn, {"raw": 30, "readings": 1825}) == []
 
 
 def test_maintain_follows_the_registry(conn: psycopg.Connection) -> None:
