@@ -30,6 +30,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,7 @@ from .stats import summarise
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLES = ("uplinks", "readings", "device_events", "ingest_rejects")
+_WINDOW = timedelta(seconds=10)
 
 
 @dataclass
@@ -104,11 +106,38 @@ def _sampler(workers: list[Worker], started: float, stop: threading.Event) -> No
 
 
 def _track_commit_times(svc: services.Services) -> None:
-    """Turn on commit timestamps (a restart), so each uplink's commit time can be read."""
+    """Turn on commit timestamps (a restart), so each uplink's commit time can be read, and
+    the logging of checkpoints and autovacuum, to explain the slowest commits."""
     with psycopg.connect(svc.database_url, autocommit=True) as conn:
         conn.execute("ALTER SYSTEM SET track_commit_timestamp = on")
+        conn.execute("ALTER SYSTEM SET log_checkpoints = on")
+        conn.execute("ALTER SYSTEM SET log_autovacuum_min_duration = 0")
     svc.postgres.stop()
     svc.postgres.start()
+
+
+def _slowest_commits(conn: psycopg.Connection, log: Path) -> list[dict[str, Any]]:
+    """The three slowest commits, each with what the server logged in the 10 s before it
+    (checkpoints, autovacuum, autoanalyze)."""
+    rows = conn.execute(
+        "SELECT pg_xact_commit_timestamp(xmin) AS at, max(extract(epoch FROM"
+        " pg_xact_commit_timestamp(xmin) - time))::float8 AS lag FROM uplinks"
+        " GROUP BY 1 ORDER BY 2 DESC LIMIT 3"
+    ).fetchall()
+    lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+    stamped = []
+    for line in lines:
+        if any(word in line for word in ("checkpoint", "automatic vacuum", "automatic analyze")):
+            with contextlib.suppress(ValueError):
+                stamped.append((datetime.fromisoformat(line[:23] + "+00:00"), line[24:150]))
+    return [
+        {
+            "committed": at.isoformat(),
+            "lag_s": lag,
+            "server_log": [t for when, t in stamped if timedelta(0) <= at - when <= _WINDOW],
+        }
+        for at, lag in rows
+    ]
 
 
 def _stored(conn: psycopg.Connection) -> dict[str, Any]:
@@ -215,6 +244,7 @@ def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
             missing = _missing(conn, published)
             lags, worst_per_minute = _lags(conn)
             disk = _bytes(conn)
+            slowest = _slowest_commits(conn, svc.postgres.data_dir / "server.log")
         return {
             "sensors": args.sensors,
             "interval_s": args.interval,
@@ -231,6 +261,7 @@ def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
             "lag_worst_per_minute_s": worst_per_minute,
             "memory": [_memory(w, 60.0) for w in workers],
             "disk_bytes": disk,
+            "slowest_commits": slowest,
         }
 
 
@@ -270,6 +301,9 @@ def print_report(result: dict[str, Any]) -> None:
         print(f"worker {i} RSS: {m['early_mb']:.1f} MB after warm-up → {m['late_mb']:.1f} MB"
               f" at the end (peak {m['peak_mb']:.1f} MB,"
               f" growth {m['growth_mb']:+.1f} MB)")  # fmt: skip
+    for slow in result["slowest_commits"]:
+        print(f"slow commit at {slow['committed']}: lag {slow['lag_s'] * 1000:.0f} ms;"
+              f" server log in the 10 s before: {slow['server_log'] or 'nothing'}")  # fmt: skip
     per_uplink = {t: b / uplinks for t, b in disk.items()}
     print("disk per uplink: " + ", ".join(f"{t} {b:.0f} B" for t, b in per_uplink.items())
           + f"; readings per uplink {stored['readings'] / uplinks:.2f}")  # fmt: skip

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -149,8 +150,8 @@ def test_one_of_two_shared_workers_killed_mid_stream_loses_and_duplicates_nothin
     them; one is SIGKILLed mid-stream: the other keeps storing, and the killed one, restarted
     under its client id, gets back its session's unacknowledged messages."""
     messages, expected = stream
-    group = f"g{os.getpid()}"
-    ids = [f"shared-kill-{os.getpid()}-{i}" for i in range(2)]
+    group = f"kill-{uuid.uuid4().hex[:8]}"  # a group of its own: earlier tests' sessions stay
+    ids = [f"{group}-{i}" for i in range(2)]
     logs = [tmp_path / f"worker-{i}.log" for i in range(2)]
     workers = [WorkerProcess(fault_settings, ids[i], logs[i], group) for i in range(2)]
     try:
