@@ -190,13 +190,17 @@ def _bytes(conn: psycopg.Connection) -> dict[str, int]:
     }
 
 
-def _memory(worker: Worker, warm_up: float) -> dict[str, float]:
+def _memory(worker: Worker, warm_up: float) -> dict[str, Any]:
     """RSS (MB) at the end of warm-up (the 2nd minute's mean) and the last minute's mean."""
     samples = [(t, rss / 2**20) for t, rss in worker.rss]
     end = samples[-1][0]
     early = [m for t, m in samples if warm_up <= t < warm_up + 60] or [samples[0][1]]
     late = [m for t, m in samples if t >= end - 60]
+    per_minute: dict[int, list[float]] = {}
+    for t, m in samples:
+        per_minute.setdefault(int(t // 60), []).append(m)
     return {
+        "per_minute_mb": [round(sum(ms) / len(ms), 1) for _, ms in sorted(per_minute.items())],
         "early_mb": sum(early) / len(early),
         "late_mb": sum(late) / len(late),
         "peak_mb": max(m for _, m in samples),
@@ -258,6 +262,7 @@ def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
             "stored": stored,
             "missing_uplinks": missing,
             "lag_s": summarise(lags),
+            "lag_over_limit": sum(lag >= args.max_lag for lag in lags),
             "lag_worst_per_minute_s": worst_per_minute,
             "memory": [_memory(w, 60.0) for w in workers],
             "disk_bytes": disk,
@@ -295,18 +300,22 @@ def print_report(result: dict[str, Any]) -> None:
           f" {stored['readings']} readings, {stored['device_events']} device events,"
           f" {stored['rejects']} rejects; missing {result['missing_uplinks']}")  # fmt: skip
     print(f"lag (commit − event time): p50 {lag['p50'] * 1000:.0f} ms, p99 {lag['p99'] * 1000:.0f}"
-          f" ms, max {lag['max'] * 1000:.0f} ms; worst minute"
-          f" {max(result['lag_worst_per_minute_s']) * 1000:.0f} ms")  # fmt: skip
+          f" ms, max {lag['max'] * 1000:.0f} ms; {result['lag_over_limit']} uplinks at or over"
+          f" the limit; worst per minute {_ms_list(result['lag_worst_per_minute_s'])}")  # fmt: skip
     for i, m in enumerate(result["memory"]):
         print(f"worker {i} RSS: {m['early_mb']:.1f} MB after warm-up → {m['late_mb']:.1f} MB"
               f" at the end (peak {m['peak_mb']:.1f} MB,"
-              f" growth {m['growth_mb']:+.1f} MB)")  # fmt: skip
+              f" growth {m['growth_mb']:+.1f} MB); per minute {m['per_minute_mb']}")  # fmt: skip
     for slow in result["slowest_commits"]:
         print(f"slow commit at {slow['committed']}: lag {slow['lag_s'] * 1000:.0f} ms;"
               f" server log in the 10 s before: {slow['server_log'] or 'nothing'}")  # fmt: skip
     per_uplink = {t: b / uplinks for t, b in disk.items()}
     print("disk per uplink: " + ", ".join(f"{t} {b:.0f} B" for t, b in per_uplink.items())
           + f"; readings per uplink {stored['readings'] / uplinks:.2f}")  # fmt: skip
+
+
+def _ms_list(seconds: list[float]) -> str:
+    return "[" + ", ".join(f"{s * 1000:.0f}" for s in seconds) + "] ms"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,7 +16,8 @@ from .import_ import ImportRefused, import_archive
 
 #: what comes back unusable, and what to do about it
 _AFTER_IMPORT = {
-    "users": "user account(s) have no password and no second factor: each needs a new one",
+    "users": "user account(s) have no password and no second factor: give each a new one"
+    " with `civicsense user set-password EMAIL --password-stdin`",
     "api_keys": "API key(s) cannot authenticate: issue new ones (civicsense apikey create)",
     "payment_providers": "payment operator(s) have no signing secret: register them again",
     "notification_routes": "notification route(s): webhooks need their signing secret again",
