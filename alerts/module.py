@@ -31,4 +31,5 @@ MODULE = Module(
     demo_seed="alerts.demo:seed",
     demo_services=("alerts.demo:services",),
     migrations=True,
+    privacy="alerts.privacy:PRIVACY",
 )

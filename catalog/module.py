@@ -11,4 +11,5 @@ MODULE = Module(
     cli=("catalog.cli:catalog",),
     demo_seed="catalog.seed:demo_seed",
     migrations=True,
+    privacy="catalog.privacy:PRIVACY",
 )

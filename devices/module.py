@@ -25,4 +25,5 @@ MODULE = Module(
         Job("devices.silence", "devices.activity:run_job", 300),
     ),
     migrations=True,
+    privacy="devices.privacy:PRIVACY",
 )

@@ -13,10 +13,13 @@ import pytest
 from click.testing import CliRunner, Result
 from pydantic import ValidationError
 
+from alerts import incidents
+from core import audit
 from core.cli import cli
 from core.settings import Settings
 from tests.conftest import base_settings
 from tests.kit.identity import PASSWORD, add_user
+from tests.kit.incidents import opened
 from tests.kit.parking import ALWAYS, parking_town
 from tests.parking.test_plate_retention import _in_clear, _plant
 
@@ -169,3 +172,35 @@ def test_the_audit_trail_stays_append_only(conn: psycopg.Connection, towns: dict
         conn.execute("SELECT set_config('civicsense.audit_rewrite', 'on', true)")
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="only have its actor"):
             conn.execute("UPDATE audit_log SET action = 'forged'")
+
+
+def test_erase_a_person_reaches_incidents_they_asked_for_or_worked_on(
+    conn: psycopg.Connection, settings: Settings, towns: dict[str, int]
+) -> None:
+    """A resident's contact on their request, and a technician's name in its history."""
+    tech = add_user(conn, tenant_id=towns["annecy"], email="tech@annecy.fr",
+                    roles=["technician"])  # fmt: skip
+    incident = opened(
+        conn, towns["annecy"], datetime.now(UTC), source="request",
+        requester={"name": "Jeanne Martin", "email": "Jeanne.Martin@mail.fr",
+                   "phone": "+33 6 12 34 56 78"},
+    )  # fmt: skip
+    actor = audit.Actor("user", "tech@annecy.fr", tech["id"], towns["annecy"])
+    incidents.transition(conn, actor, towns["annecy"], incident, "acknowledge")
+    conn.commit()
+
+    found = _found(_privacy(settings, "find", "--tenant", "annecy", "--user",
+                            "jeanne.martin@mail.fr").output)  # fmt: skip
+    assert found == {"incidents.requester": 1}
+    _privacy(settings, "erase", "--tenant", "annecy", "--user", "jeanne.martin@mail.fr", "--yes")
+    _privacy(settings, "erase", "--tenant", "annecy", "--user", "tech@annecy.fr", "--yes")
+
+    requester = conn.execute("SELECT requester FROM incidents WHERE id = %s", (incident,))
+    assert requester.fetchone() == ({"name": "erased", "kind": "resident"},)
+    assert _in_any_column(conn, "jeanne.martin@mail.fr") == {}
+    assert _in_any_column(conn, "tech@annecy.fr") == {}
+    history = conn.execute(
+        "SELECT actor FROM incident_events WHERE incident_id = %s AND kind = 'transition'",
+        (incident,),
+    ).fetchall()
+    assert history == [(f"erased-user-{tech['id']}@erased.invalid",)]
