@@ -36,6 +36,7 @@ from fastapi import FastAPI
 from psycopg.rows import dict_row
 
 from core import crypto, metrics, signatures
+from core.listening import StopSignal
 from core.mail import Smtp, text_message
 from core.settings import Settings
 
@@ -213,7 +214,7 @@ class DeliveryWorker:
         self.settings = settings
         self.poll_seconds = poll_seconds
         self.limit = limit
-        self._stop = threading.Event()
+        self._stop = StopSignal()
         self._thread = threading.Thread(target=self._run, name="notification-delivery",
                                         daemon=True)  # fmt: skip
 
@@ -226,6 +227,8 @@ class DeliveryWorker:
         """Ask the thread to end and wait for it (after the send under way)."""
         self._stop.set()
         self._thread.join(timeout)
+        if not self._thread.is_alive():
+            self._stop.close()
 
     def __enter__(self) -> DeliveryWorker:
         return self.start()
@@ -260,7 +263,7 @@ class DeliveryWorker:
                     return
             wake_at = time.monotonic() + self.poll_seconds
             while not self._stop.is_set() and (left := wake_at - time.monotonic()) > 0:
-                if any(True for _ in listener.notifies(timeout=min(left, 1.0), stop_after=1)):
+                if self._stop.notifies(listener, left):
                     break
 
 

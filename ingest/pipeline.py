@@ -71,7 +71,7 @@ class Pipeline:
         self.stats = Stats()
         self.keep_latencies = keep_latencies
         self._settled = 0  # messages whose batch committed
-        self._queue: queue.SimpleQueue[Inbound] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Inbound | None] = queue.SimpleQueue()  # None: stop
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._conn: psycopg.Connection | None = None
@@ -116,6 +116,7 @@ class Pipeline:
     def stop(self, timeout: float = 30.0) -> None:
         """Flush what is queued, then stop the writer thread."""
         self._stopping.set()
+        self._queue.put(None)  # ends the writer's wait for messages
         if self._thread is not None:
             self._thread.join(timeout)
         if self._conn is not None:
@@ -140,18 +141,23 @@ class Pipeline:
             first = self._queue.get(timeout=0.2)
         except queue.Empty:
             return []
+        if first is None:
+            return []
         messages = [first]
         deadline = time.monotonic() + self.batch_max_age
         while len(messages) < self.batch_size:
             remaining = deadline - time.monotonic()
             try:
-                messages.append(
+                message = (
                     self._queue.get(timeout=remaining)
                     if remaining > 0
                     else self._queue.get_nowait()
                 )
             except queue.Empty:
                 break
+            if message is None:
+                break
+            messages.append(message)
         return messages
 
     def _connection(self) -> psycopg.Connection:

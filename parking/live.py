@@ -30,6 +30,8 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 from fastapi import FastAPI
 
+from core.listening import StopSignal
+
 from . import changes
 from .feed import Snapshot, ZonePart, assemble
 
@@ -160,7 +162,7 @@ def _due(now: datetime, parts: dict[int, ZonePart], max_age: timedelta) -> dict[
     return due
 
 
-def _listen(database_url: str, feed: LiveFeed, stop: threading.Event) -> None:
+def _listen(database_url: str, feed: LiveFeed, stop: StopSignal) -> None:
     """Mark zones dirty on notifications until stopped; reconnect when the server goes
     (and then take every tenant as changed: notifications sent meanwhile are lost)."""
     connected_before = False
@@ -172,7 +174,7 @@ def _listen(database_url: str, feed: LiveFeed, stop: threading.Event) -> None:
                     feed.bump_all()
                 connected_before = True
                 while not stop.is_set():
-                    for note in conn.notifies(timeout=LISTEN_TIMEOUT_S):
+                    for note in stop.notifies(conn, LISTEN_TIMEOUT_S):
                         change = changes.parse(note.payload)
                         if change is not None:
                             feed.bump(*change)
@@ -185,7 +187,7 @@ def _listen(database_url: str, feed: LiveFeed, stop: threading.Event) -> None:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Run the listener while the app runs; `app.state.parking_live` is the feed."""
     feed = LiveFeed()
-    stop = threading.Event()
+    stop = StopSignal()
     thread = threading.Thread(
         target=_listen, args=(app.state.settings.database_url, feed, stop),
         name="parking-live", daemon=True,
@@ -197,3 +199,5 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         stop.set()
         await asyncio.to_thread(thread.join, LISTEN_TIMEOUT_S * 3)
+        if not thread.is_alive():
+            stop.close()
