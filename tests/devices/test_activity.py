@@ -6,14 +6,12 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
 
 from core import tenants
-from core.events import EventBus
 from core.settings import Settings
 from devices import service
 from devices.activity import mark_silent
@@ -23,14 +21,6 @@ from ingest.batch import from_topic
 from ingest.pipeline import Pipeline
 
 ROOM = "24e124136c225107"
-
-
-@pytest.fixture
-def pipeline(settings: Settings) -> Iterator[Pipeline]:
-    running = Pipeline.from_settings(settings, EventBus())
-    running.start()
-    yield running
-    running.stop()
 
 
 @pytest.fixture

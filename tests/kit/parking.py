@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import psycopg
 from fastapi.testclient import TestClient
-from httpx import Response
 
 from core import crypto, tenants
 from core.audit import cli_actor
@@ -18,8 +20,11 @@ from core.settings import Settings
 from core.signatures import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from devices import service as devices
 from devices.models import DeviceCreate
+from ingest.pipeline import Pipeline
 from parking import places
 from parking.models import BayCreate, ZoneCreate
+
+from .uplinks import uplink
 
 SENSOR_MODEL = "bosch-tps110"
 PROVIDER = "paymobile"
@@ -81,8 +86,26 @@ def signed_headers(body: bytes, *, secret: str = SECRET, at: int | None = None) 
     }
 
 
-def post_event(client: TestClient, event: dict[str, Any], **signing: Any) -> Response:
+def post_event(client: TestClient, event: dict[str, Any], **signing: Any) -> httpx.Response:
     """POST an operator event, signed."""
     body = json.dumps(event).encode()
     return client.post(f"/api/v1/parking/providers/{PROVIDER}/events", content=body,
                        headers=signed_headers(body, **signing))  # fmt: skip
+
+
+def park(pipeline: Pipeline, town: Town, bay: str, occupied: int) -> None:
+    """The bay's sensor says `occupied` now, through the ingest pipeline, and it is processed."""
+    pipeline.submit(uplink(town.sensors[bay], SENSOR_MODEL, {"occupied": occupied},
+                           datetime.now(UTC)))  # fmt: skip
+    assert pipeline.wait_idle(30)
+
+
+def bay_events(response: httpx.Response) -> Iterator[dict[str, Any]]:
+    """The `bays` events of the control map's SSE stream, decoded."""
+    data = ""
+    for line in response.iter_lines():
+        if line.startswith("data: "):
+            data = line[len("data: ") :]
+        elif line == "" and data:
+            yield json.loads(data)
+            data = ""

@@ -16,7 +16,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from core.app import create_app
-from core.events import EventBus
 from core.settings import Settings
 from ingest.pipeline import Pipeline
 from parking import feed
@@ -155,15 +154,6 @@ def town(conn: psycopg.Connection, settings: Settings) -> Town:
 def client(settings: Settings, town: Town) -> Iterator[TestClient]:
     with TestClient(create_app(settings)) as test_client:
         yield test_client
-
-
-@pytest.fixture
-def pipeline(settings: Settings) -> Iterator[Pipeline]:
-    """The ingest pipeline, with the installed packages' subscribers (parking occupancy)."""
-    running = Pipeline.from_settings(settings, EventBus())
-    running.start()
-    yield running
-    running.stop()
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])

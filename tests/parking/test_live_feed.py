@@ -4,7 +4,6 @@ sensor event within seconds (served for real by uvicorn)."""
 from __future__ import annotations
 
 import contextlib
-import json
 import random
 import threading
 import time
@@ -23,6 +22,7 @@ from core.app import create_app
 from core.audit import cli_actor
 from core.events import EventBus
 from core.hours import RegulatedHours
+from core.listening import StopSignal
 from core.settings import Settings
 from devices import service as devices
 from devices.models import DeviceCreate
@@ -35,7 +35,7 @@ from parking.models import BayCreate, BayUpdate, ZoneCreate, ZoneUpdate
 from parking.session_models import SessionFacts
 from parking.status import CLOCK_STEP
 from tests.kit.identity import add_api_key, bearer
-from tests.kit.parking import ALWAYS, PROVIDER, SENSOR_MODEL, Town, parking_town
+from tests.kit.parking import ALWAYS, PROVIDER, SENSOR_MODEL, Town, bay_events, park, parking_town
 from tests.kit.server import served
 from tests.kit.uplinks import uplink
 
@@ -56,25 +56,11 @@ def keys(conn: psycopg.Connection, town: Town) -> dict[str, dict[str, str]]:
     return {"agent": bearer(agent), "viewer": bearer(viewer)}
 
 
-@pytest.fixture
-def pipeline(settings: Settings) -> Iterator[Pipeline]:
-    running = Pipeline.from_settings(settings, EventBus())
-    running.start()
-    yield running
-    running.stop()
-
-
-def _park(pipeline: Pipeline, town: Town, bay: str, occupied: int) -> None:
-    now = datetime.now(UTC)
-    pipeline.submit(uplink(town.sensors[bay], SENSOR_MODEL, {"occupied": occupied}, now))
-    assert pipeline.wait_idle(30)
-
-
 def test_feed_is_geojson_with_etag_filters_and_plates_for_agents_only(
     settings: Settings, town: Town, keys: dict[str, dict[str, str]], pipeline: Pipeline
 ) -> None:
-    _park(pipeline, town, "B1", 1)
-    _park(pipeline, town, "B2", 0)
+    park(pipeline, town, "B1", 1)
+    park(pipeline, town, "B2", 0)
     with TestClient(create_app(settings)) as client:
         response = client.get(FEED, headers=keys["agent"])
         assert response.status_code == 200
@@ -97,32 +83,21 @@ def test_feed_is_geojson_with_etag_filters_and_plates_for_agents_only(
         assert client.get(FEED).status_code == 401
 
 
-def _events(response: httpx.Response) -> Iterator[dict[str, Any]]:
-    """The `bays` events of an SSE stream, decoded."""
-    data = ""
-    for line in response.iter_lines():
-        if line.startswith("data: "):
-            data = line[len("data: ") :]
-        elif line == "" and data:
-            yield json.loads(data)
-            data = ""
-
-
 def test_events_follow_a_sensor_within_seconds(
     settings: Settings, town: Town, keys: dict[str, dict[str, str]], pipeline: Pipeline
 ) -> None:
-    _park(pipeline, town, "B1", 0)
+    park(pipeline, town, "B1", 0)
     with (
         served(settings) as base,
         httpx.Client(base_url=base, headers=keys["agent"], timeout=10) as client,
         client.stream("GET", "/api/v1/parking/bays/events") as response,
     ):
         assert response.status_code == 200
-        events = _events(response)
+        events = bay_events(response)
         first = next(events)
         assert {f["id"]: f["properties"]["status"] for f in first["features"]}["B1"] == "free"
         parked_at = time.monotonic()
-        _park(pipeline, town, "B1", 1)
+        park(pipeline, town, "B1", 1)
         changed = next(events)
         delay = time.monotonic() - parked_at
         assert [(f["id"], f["properties"]["status"]) for f in changed["features"]] == [
@@ -171,7 +146,7 @@ def _add_zone(conn: psycopg.Connection, settings: Settings, town: Town, code: st
 @contextlib.contextmanager
 def _listening(settings: Settings, live: LiveFeed) -> Iterator[None]:
     """The live feed's listener thread, on this test's database."""
-    stop = threading.Event()
+    stop = StopSignal()
     thread = threading.Thread(target=_listen, args=(settings.database_url, live, stop))
     thread.start()
     listening = "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN %%'"
@@ -211,7 +186,7 @@ def test_a_change_in_one_zone_recomputes_that_zone_only(
     conn: psycopg.Connection, settings: Settings, town: Town, pipeline: Pipeline
 ) -> None:
     z2_sensors = _add_zone(conn, settings, town, "Z2", bays=2)
-    _park(pipeline, town, "B1", 1)
+    park(pipeline, town, "B1", 1)
     pipeline.submit(uplink(z2_sensors["Z2-1"], SENSOR_MODEL, {"occupied": 1}, datetime.now(UTC)))
     assert pipeline.wait_idle(30)
     zones = _zone_ids(conn)
@@ -221,7 +196,7 @@ def test_a_change_in_one_zone_recomputes_that_zone_only(
         first = live.get(town.tenant_id, compute)
         assert compute.asked == [None]
         assert live.get(town.tenant_id, compute) is first  # nothing changed: shared
-        _park(pipeline, town, "B2", 1)
+        park(pipeline, town, "B2", 1)
         parked = _recomputed(live, town.tenant_id, compute)
         _pay(conn, town, session)
         paid = _recomputed(live, town.tenant_id, compute)
@@ -391,7 +366,7 @@ def test_events_show_the_end_of_grace_when_it_comes(
         httpx.Client(base_url=base, headers=keys["agent"], timeout=20) as client,
         client.stream("GET", "/api/v1/parking/bays/events") as response,
     ):
-        events = _events(response)
+        events = bay_events(response)
         first = next(events)
         assert {f["id"]: f["properties"]["status"] for f in first["features"]}["B1"] == "grace"
         flipped = next(events)  # nothing was written meanwhile: the clock alone
@@ -405,7 +380,7 @@ def test_the_catch_up_job_announces_only_the_stays_it_repairs(
 ) -> None:
     """The job rebuilds, each minute, every bay whose sensor has only said `free`; the feed
     must not recompute their zones each time, only when a lost update is repaired."""
-    _park(pipeline, town, "B1", 0)  # free, and stays so: rebuilt by every catch-up
+    park(pipeline, town, "B1", 0)  # free, and stays so: rebuilt by every catch-up
     unsubscribed = Pipeline(settings.database_url, EventBus())  # a subscriber call lost
     unsubscribed.start()
     try:
