@@ -8,14 +8,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import httpx
 import psycopg
@@ -36,11 +33,10 @@ from ingest.worker import start_worker
 from tests.kit.mqtt import publish_all
 from tests.kit.notifications import add_incident, add_tenant
 from tests.kit.parking import PROVIDER, parking_town, post_event
-from tests.kit.server import free_port
+from tests.kit.server import free_port, serve_process
 from tests.kit.uplinks import uplink
 from tests.kit.waiting import wait_until
 
-ROOT = Path(__file__).parents[2]
 TOKEN = "metrics-token-for-tests"
 MODEL = "milesight-am103"
 
@@ -263,42 +259,22 @@ def test_payment_webhooks_are_counted_accepted_or_rejected_by_reason(
 
 
 def test_served_app_writes_json_lines_with_the_request_id(settings: Settings) -> None:
-    port, metrics_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CIVICSENSE_")}
-    assert settings.secret_key is not None
-    secret = settings.secret_key.get_secret_value()
-    env.update({
-        "CIVICSENSE_DATABASE_URL": settings.database_url, "CIVICSENSE_SECRET_KEY": secret,
-        "CIVICSENSE_LOG_FORMAT": "json", "CIVICSENSE_METRICS_PORT": str(metrics_port),
-    })  # fmt: skip
-    command = [sys.executable, "-m", "core", "serve", "--port", str(port), "--no-scheduler"]
-    with subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True) as app:
-        try:
-            base = f"http://127.0.0.1:{port}"
-            wait_until(lambda: _answers(f"{base}/api/v1/health"), timeout=60, interval=0.2)
-            sent = httpx.get(f"{base}/api/v1/health", headers={"X-Request-ID": "obs-req-42"})
-            assert sent.headers["X-Request-ID"] == "obs-req-42"
-            odd = httpx.get(f"{base}/api/v1/health", headers={"X-Request-ID": "a b\tc"})
-            assert odd.headers["X-Request-ID"] != "a b\tc"  # not a sane token: replaced
-            exported = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
-            assert 'route="/api/v1/health"' in exported
-        finally:
-            app.terminate()
-            _, stderr = app.communicate(timeout=30)
-    records = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    metrics_port = free_port()
+    with serve_process(settings, log_format="json", metrics_port=str(metrics_port)) as app:
+        sent = httpx.get(f"{app.base}/api/v1/health", headers={"X-Request-ID": "obs-req-42"})
+        assert sent.headers["X-Request-ID"] == "obs-req-42"
+        odd = httpx.get(f"{app.base}/api/v1/health", headers={"X-Request-ID": "a b\tc"})
+        assert odd.headers["X-Request-ID"] != "a b\tc"  # not a sane token: replaced
+        exported = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
+        assert 'route="/api/v1/health"' in exported
+    records = [json.loads(line) for line in app.stderr.splitlines() if line.startswith("{")]
     mine = [r for r in records if r.get("request_id") == "obs-req-42"]
-    assert mine, stderr[-2000:]
+    assert mine, app.stderr[-2000:]
     assert {"time", "level", "logger", "message"} <= mine[0].keys()
     assert "GET /api/v1/health" in mine[0]["message"]
     assert any(r.get("request_id") == odd.headers["X-Request-ID"] for r in records)
-    assert secret not in stderr
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url).status_code == 200
-    except httpx.TransportError:
-        return False
+    assert settings.secret_key is not None
+    assert settings.secret_key.get_secret_value() not in app.stderr
 
 
 def _ready(settings: Settings) -> httpx.Response:
