@@ -7,21 +7,17 @@ from __future__ import annotations
 import re
 import shutil
 import time
-from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import psycopg
 import pytest
 
-from core.events import EventBus
 from core.settings import Settings
 from ingest.pipeline import Pipeline
 from tests.kit.identity import PASSWORD, add_api_key, add_user, bearer
-from tests.kit.parking import ALWAYS, SENSOR_MODEL, Town, parking_town
+from tests.kit.parking import ALWAYS, Town, park, parking_town
 from tests.kit.server import served
-from tests.kit.uplinks import uplink
 
 CHROMIUM = Path("/usr/bin/chromium")
 REPO = Path(__file__).resolve().parents[2]
@@ -58,20 +54,6 @@ def town(conn: psycopg.Connection, settings: Settings) -> Town:
     return made
 
 
-@pytest.fixture
-def pipeline(settings: Settings) -> Iterator[Pipeline]:
-    running = Pipeline.from_settings(settings, EventBus())
-    running.start()
-    yield running
-    running.stop()
-
-
-def _park(pipeline: Pipeline, town: Town, bay: str, occupied: int) -> None:
-    pipeline.submit(uplink(town.sensors[bay], SENSOR_MODEL, {"occupied": occupied},
-                           datetime.now(UTC)))  # fmt: skip
-    assert pipeline.wait_idle(30)
-
-
 @needs_chromium
 def test_agent_sees_the_map_checks_a_plate_and_follows_a_sensor(
     conn: psycopg.Connection,
@@ -82,9 +64,9 @@ def test_agent_sees_the_map_checks_a_plate_and_follows_a_sensor(
 ) -> None:
     add_user(conn, tenant_id=town.tenant_id, email=AGENT, roles=["enforcement_agent"])
     seller = bearer(add_api_key(conn, tenant_id=town.tenant_id, permissions=["parking:sessions"]))
-    _park(pipeline, town, "B1", 0)
-    _park(pipeline, town, "B2", 1)
-    _park(pipeline, town, "B3", 1)
+    park(pipeline, town, "B1", 0)
+    park(pipeline, town, "B2", 1)
+    park(pipeline, town, "B3", 1)
     sync_api = pytest.importorskip("playwright.sync_api")
     expect = sync_api.expect
     with (
@@ -102,6 +84,9 @@ def test_agent_sees_the_map_checks_a_plate_and_follows_a_sensor(
             ).new_page()  # fmt: skip
             errors: list[str] = []
             page.on("pageerror", lambda error: errors.append(str(error)))
+            refused: list[str] = []  # the app's answers >= 400, to say why a step failed
+            page.on("response", lambda r: refused.append(f"{r.status} {r.request.method} {r.url}")
+                    if r.status >= 400 and r.url.startswith(base) else None)  # fmt: skip
             # no network in tests: every tile fails, and the map must not care
             page.route(re.compile(r"^(?!http://127\.0\.0\.1)"), lambda route: route.abort())
 
@@ -109,9 +94,16 @@ def test_agent_sees_the_map_checks_a_plate_and_follows_a_sensor(
             page.get_by_label("Adresse e-mail").fill(AGENT)
             page.get_by_label("Mot de passe").fill(PASSWORD)
             page.get_by_role("button", name="Se connecter").click()
+            landed = page.locator("#map, #login-error:not([hidden])")  # one page or the other
+            expect(landed).to_be_visible(timeout=30_000)
+            assert landed.get_attribute("id") == "map", (landed.inner_text(), refused)
 
             dots = page.locator("#bays circle")
-            expect(dots).to_have_count(BAYS, timeout=15_000)
+            try:  # generous: the first 2,000-bay feed on a loaded 2-core CI machine
+                expect(dots).to_have_count(BAYS, timeout=30_000)
+            except AssertionError as missing:
+                feed_state = page.locator("#feed-state").inner_text()
+                raise AssertionError(f"{missing}\nfeed: {feed_state}; refused: {refused}") from None
             dot = {code: page.locator(f'#bays circle[data-bay="{code}"]') for code in
                    ("B1", "B2", "B3", "P1")}  # fmt: skip
             expect(dot["B1"]).to_have_attribute("data-status", "free")
@@ -142,7 +134,7 @@ def test_agent_sees_the_map_checks_a_plate_and_follows_a_sensor(
             expect(result).to_contain_text("Non payé")
 
             parked_at = time.monotonic()
-            _park(pipeline, town, "B1", 1)
+            park(pipeline, town, "B1", 1)
             expect(dot["B1"]).to_have_attribute("data-status", "unpaid", timeout=5_000)
             delay = time.monotonic() - parked_at
             expect(dot["B1"]).to_have_attribute("fill", COLOURS["unpaid"])
@@ -164,6 +156,7 @@ def test_agent_sees_the_map_checks_a_plate_and_follows_a_sensor(
             ARTIFACT.parent.mkdir(exist_ok=True)
             shutil.copyfile(shot, ARTIFACT)
             assert errors == [], errors
+            assert refused == [], refused
         finally:
             browser.close()
 
