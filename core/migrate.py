@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import io
 import logging
 from collections.abc import Iterator
 from contextvars import ContextVar
@@ -68,9 +69,13 @@ def upgrade(settings: Settings, database_url: str | None = None) -> list[str]:
     backend = get_backend(yoyo_url(database_url or settings.database_url))
     migrations = read_migrations(*migration_dirs())
     try:
-        with backend.lock(), _settings_for_steps(settings):
+        # yoyo prints the rows a step's SELECT returns (our helper calls' empty results)
+        printed = io.StringIO()
+        with backend.lock(), _settings_for_steps(settings), contextlib.redirect_stdout(printed):
             todo = backend.to_apply(migrations)
             backend.apply_migrations(todo)
+        if printed.getvalue():
+            log.debug("migration output:\n%s", printed.getvalue())
     finally:
         backend.connection.close()
     applied = [m.id for m in todo]

@@ -7,15 +7,18 @@ technician would from a shell with CIVICSENSE_* variables set.
 from __future__ import annotations
 
 import re
+import uuid
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 from click.testing import CliRunner, Result
+from psycopg import sql
 
 from core import crypto
 from core.cli import cli
+from core.db import with_database
 from core.settings import Settings
 from devices import service
 
@@ -159,6 +162,25 @@ def test_db_upgrade_on_a_migrated_database_applies_nothing(
         "SELECT relname FROM pg_class WHERE relkind IN ('r', 'p') ORDER BY 1"
     ).fetchall()
     assert tables_after == tables_before
+
+
+def test_db_upgrade_of_an_empty_database_prints_what_it_applied_and_no_sql_rows(
+    pg_admin_url: str,
+) -> None:
+    name = f"cs_empty_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_admin_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        env = {"CIVICSENSE_DATABASE_URL": with_database(pg_admin_url, name),
+               "CIVICSENSE_SECRET_KEY": SECRET_KEY}  # fmt: skip
+        result = CliRunner(env=env).invoke(cli, ["db", "upgrade"])
+        assert result.exit_code == 0, result.output
+        assert re.fullmatch(r"applied [1-9]\d* migration\(s\): [\w, ]+\n", result.stdout), (
+            result.stdout
+        )
+    finally:
+        with psycopg.connect(pg_admin_url, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 # --- devices import ----------------------------------------------------------
