@@ -119,13 +119,13 @@ def update_rule(scope: Manage, rule_id: int, body: RuleUpdate) -> dict[str, Any]
     """Change a rule (`enabled: false` pauses it)."""
     changes = body.model_dump(mode="json", exclude_unset=True)
     if any(value is None for value in changes.values()):
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "fields cannot be set to null")
+        raise HTTPException(422, "fields cannot be set to null")
     with _domain_errors():
         try:
             return rule_service.update_rule(scope.conn, scope.actor, rule_id, changes)
         except ValidationError as exc:
             detail = exc.errors(include_url=False, include_context=False, include_input=False)
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, detail) from None
+            raise HTTPException(422, detail) from None
 
 
 @router.delete("/rules/{rule_id}", status_code=204)

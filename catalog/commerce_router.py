@@ -290,7 +290,7 @@ def business_volume(
     first, last = business_report.last_half_year(datetime.now(UTC).date())
     first, last = start or first, end or last
     if first > last:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "`from` is after `to`")
+        raise HTTPException(422, "`from` is after `to`")
     report = business_report.business_volume(
         desk.conn, start=first, end=last, period=period, tenant_id=desk.tenant_id
     )

@@ -95,7 +95,7 @@ def catalogue_errors() -> Iterator[None]:
     except solutions.Conflict as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     except solutions.Invalid as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+        raise HTTPException(422, str(exc)) from None
     except ValidationError as exc:  # a change whose merged content is not valid
         raise RequestValidationError(exc.errors(include_url=False, include_context=False)) from None
 

@@ -183,7 +183,7 @@ def check_plate(scope: Enforce, plate: str, zone: str | None = None) -> PlateChe
     try:
         return enforcement.check_plate(scope.conn, scope.actor, plate, zone, datetime.now(UTC))
     except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"plate: {exc}") from None
+        raise HTTPException(422, f"plate: {exc}") from None
 
 
 @router.get("/enforcement/unpaid", tags=["parking enforcement"])
@@ -202,7 +202,7 @@ def record_action(request: Request, scope: Enforce, body: ActionCreate) -> dict[
     except NotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"plate: {exc}") from None
+        raise HTTPException(422, f"plate: {exc}") from None
 
 
 @router.get("/enforcement/actions", response_model=list[ActionRead],

@@ -39,7 +39,7 @@ WHERE t.slug = %s AND p.provider = %s AND p.revoked_at IS NULL
 
 
 def _unprocessable(detail: object) -> HTTPException:
-    return HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, detail)
+    return HTTPException(422, detail)
 
 
 def _rejected(reason: str, error: HTTPException) -> HTTPException:
