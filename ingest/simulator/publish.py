@@ -122,6 +122,7 @@ def publish(
     """
     if not rate > 0:
         raise ValueError("rate must be a positive number of events per second")
+    simulator.prepare(clock)
     acks = _Acks()
     client = _connect(mqtt_url, client_id or f"civicsense-sim-{uuid.uuid4().hex[:8]}", acks)
     stats = PublishStats()

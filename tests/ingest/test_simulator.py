@@ -16,8 +16,9 @@ from chirpstack_api.integration import JoinEvent, StatusEvent, UplinkEvent
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError, Message
 
+from core.embedded import EmbeddedBroker
 from devices.codecs import CodecError, decode
-from ingest.simulator import FleetSimulator, SimEvent, demo_fleet, replay_clock
+from ingest.simulator import FleetSimulator, SimEvent, demo_fleet, publish, replay_clock
 from ingest.simulator.fleet import TOWN_CENTRE
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -279,3 +280,16 @@ def test_events_carry_the_current_time_by_default() -> None:
 
     stamped = parse(event).time.ToDatetime(UTC)
     assert math.isclose(stamped.timestamp(), datetime.now(UTC).timestamp(), abs_tol=60)
+
+
+def test_a_large_fleet_publishes_its_first_events_at_their_own_time(
+    broker: EmbeddedBroker,
+) -> None:
+    """Building 20,000 devices' state takes about a second: it must come before the first
+    event is stamped, or that event leaves (and reaches ingest) a second after its time."""
+    simulator = FleetSimulator(demo_fleet(20_000, seed=3), protobuf=None, seed=3)
+    late: list[timedelta] = []
+    publish(broker.url, simulator, rate=math.inf, count=20,
+            observe=lambda event: late.append(datetime.now(UTC) - event.time))  # fmt: skip
+    assert len(late) == 20
+    assert max(late) < timedelta(seconds=0.25), max(late)
